@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""Helper for bench/register/run.sh (python3 standard library only).
+
+Sub-commands:
+  gen         write the sipp users CSV and the Kamailio db_text tables
+  wait-http   poll an HTTP URL until it answers 200
+  seed-orbit  create the tenant and the extensions over Orbit's REST API
+  step        run one sipp UAC step against a target, measure, write JSON
+  report      print the results table of a run directory
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DBTEXT_SCHEMA = "/usr/share/kamailio/dbtext/kamailio"
+
+
+# --------------------------------------------------------------------- gen
+def cmd_gen(a):
+    users = range(a.first, a.first + a.count)
+    os.makedirs(a.out, exist_ok=True)
+    csv = os.path.join(a.out, "users.csv")
+    with open(csv, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for n in users:
+            f.write(f"{n};[authentication username={n} password=pw{n}];{a.domain}\n")
+
+    db = os.path.join(a.out, "dbtext")
+    os.makedirs(db, exist_ok=True)
+    realm = a.domain
+    with open(os.path.join(db, "subscriber"), "w") as f:
+        f.write("id(int,auto) username(string) domain(string) password(string) "
+                "ha1(string) ha1b(string) \n")
+        for i, n in enumerate(users, 1):
+            u, p = str(n), f"pw{n}"
+            ha1 = hashlib.md5(f"{u}:{realm}:{p}".encode()).hexdigest()
+            ha1b = hashlib.md5(f"{u}@{a.domain}:{realm}:{p}".encode()).hexdigest()
+            f.write(f"{i}:{u}:{a.domain}:{p}:{ha1}:{ha1b}\n")
+    # htable-format copy of the credentials (kamailio.cfg WITH_HTABLE_AUTH)
+    with open(os.path.join(db, "htable"), "w") as f:
+        f.write("id(int,auto) key_name(string) key_type(int) value_type(int) "
+                "key_value(string) expires(int) \n")
+        for i, n in enumerate(users, 1):
+            f.write(f"{i}:{n}:0:0:pw{n}:0\n")
+    # empty location table + version table, taken from the installed schema
+    for t in ("location", "version"):
+        shutil.copy(os.path.join(DBTEXT_SCHEMA, t), os.path.join(db, t))
+    with open(os.path.join(db, "version"), "a") as f:
+        f.write("0:htable:2\n")
+    print(f"generated {a.count} users ({a.first}..{a.first + a.count - 1}) in {a.out}")
+
+
+# --------------------------------------------------------------- wait-http
+def cmd_wait_http(a):
+    host, port = a.hostport.rsplit(":", 1)
+    deadline = time.time() + a.timeout
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection(host, int(port), timeout=2)
+            c.request("GET", a.path)
+            r = c.getresponse()
+            r.read()
+            if r.status == 200:
+                return 0
+        except OSError:
+            pass
+        time.sleep(0.2)
+    print(f"timeout waiting for http://{a.hostport}{a.path}", file=sys.stderr)
+    return 1
+
+
+# -------------------------------------------------------------- seed-orbit
+def cmd_seed_orbit(a):
+    host, port = a.hostport.rsplit(":", 1)
+    hdrs = {"Authorization": f"Bearer {a.token}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def post(path, body):
+        nonlocal conn
+        data = json.dumps(body)
+        for attempt in range(3):
+            try:
+                conn.request("POST", path, body=data, headers=hdrs)
+                r = conn.getresponse()
+                text = r.read()
+                return r.status, text
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=10)
+                if attempt == 2:
+                    raise
+        return None, b""
+
+    t0 = time.time()
+    st, body = post("/api/v1/tenants", {"name": "Bench", "domain": a.domain})
+    if st not in (201, 409):
+        print(f"tenant create failed: HTTP {st} {body[:300]!r}", file=sys.stderr)
+        return 1
+    bad = 0
+    for n in range(a.first, a.first + a.count):
+        st, body = post(f"/api/v1/tenants/{a.domain}/extensions",
+                        {"number": str(n), "password": f"pw{n}",
+                         "display_name": f"U {n}"})
+        if st not in (201, 409):
+            bad += 1
+            if bad <= 5:
+                print(f"extension {n}: HTTP {st} {body[:300]!r}", file=sys.stderr)
+    dt = time.time() - t0
+    print(f"seeded tenant {a.domain} + {a.count} extensions in {dt:.1f}s, {bad} errors")
+    return 1 if bad else 0
+
+
+# -------------------------------------------------------------------- step
+def proc_tree(root):
+    """root pid plus all its descendants (Kamailio forks worker processes)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def proc_ticks(pids):
+    """utime+stime of the given processes (each covers all its threads)."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        fields = s[s.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def machine_ticks():
+    with open("/proc/stat") as f:
+        cpu = f.readline().split()[1:]
+    vals = [int(x) for x in cpu]
+    idle = vals[3] + vals[4]  # idle + iowait
+    return sum(vals[:8]) - idle, sum(vals[:8])
+
+
+def parse_stat_csv(path):
+    with open(path) as f:
+        lines = [l.rstrip("\n") for l in f if l.strip()]
+    if len(lines) < 2:
+        return []
+    hdr = lines[0].split(";")
+    rows = []
+    for l in lines[1:]:
+        v = l.split(";")
+        rows.append(dict(zip(hdr, v)))
+    return rows
+
+
+def epoch(field):
+    # "2024-01-01\t10:00:00.123456\t1704103200.123456"
+    return float(field.split("\t")[-1])
+
+
+def percentile(sorted_vals, q):
+    if not sorted_vals:
+        return None
+    k = min(len(sorted_vals) - 1, max(0, int(round(q * (len(sorted_vals) - 1)))))
+    return sorted_vals[k]
+
+
+def cmd_step(a):
+    stepdir = os.path.join(a.outdir, a.target, a.label or str(a.rate))
+    os.makedirs(stepdir, exist_ok=True)
+    scen = os.path.basename(a.scenario)
+    shutil.copy(a.scenario, os.path.join(stepdir, scen))
+    calls = a.calls or a.rate * a.duration
+    limit = a.limit or max(1000, a.rate * 2)
+    cmd = [a.sipp, a.server,
+           "-sf", scen, "-inf", a.users,
+           "-i", "127.0.0.1", "-p", str(a.uac_port), "-t", "u1",
+           "-r", str(a.rate), "-rp", "1000", "-m", str(calls), "-l", str(limit),
+           "-buff_size", "4194304",
+           "-recv_timeout", str(a.recv_timeout_ms),
+           "-timeout", f"{a.duration + a.recv_timeout_ms // 1000 + 10}s",
+           "-max_recv_loops", "100000", "-max_sched_loops", "100000",
+           "-default_behaviors", "none",
+           "-nostdin",
+           "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+           "-trace_rtt", "-rtt_freq", "1000",
+           "-trace_screen"]
+    if a.trace_err:
+        cmd += ["-trace_err", "-error_file", "errors.log"]
+    if a.uac_cpu is not None:
+        cmd = ["taskset", "-c", str(a.uac_cpu)] + cmd
+    with open(os.path.join(stepdir, "cmd.txt"), "w") as f:
+        f.write(" ".join(cmd) + "\n")
+
+    srv_pids = proc_tree(a.server_pid) if a.server_pid else []
+    with open("/proc/loadavg") as f:
+        loadavg = f.read().split()[0]
+    s0, m0, w0 = proc_ticks(srv_pids), machine_ticks(), time.time()
+    out = open(os.path.join(stepdir, "sipp.out"), "w")
+    p = subprocess.Popen(cmd, cwd=stepdir, stdout=out, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    hard = a.duration + a.recv_timeout_ms / 1000 + 30
+    killed = False
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.time() - w0 > hard and not killed:
+            os.kill(p.pid, signal.SIGKILL)
+            killed = True
+        time.sleep(0.05)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    s1, m1, w1 = proc_ticks(srv_pids), machine_ticks(), time.time()
+    out.close()
+    wall = w1 - w0
+    srv_cpu = (s1 - s0) / CLK_TCK / wall * 100 if srv_pids else None
+    uac_cpu = (ru.ru_utime + ru.ru_stime) / wall * 100
+    mach_busy = (m1[0] - m0[0]) / max(1, (m1[1] - m0[1])) * 100 * os.cpu_count()
+
+    res = {"target": a.target, "offered": a.rate, "duration": a.duration,
+           "calls_planned": calls, "sipp_rc": p.returncode, "killed": killed,
+           "wall_s": round(wall, 2), "server_cpu_pct": srv_cpu,
+           "uac_cpu_pct": round(uac_cpu, 1),
+           "machine_busy_pct": round(mach_busy, 1),
+           "other_cpu_pct": round(mach_busy - (srv_cpu or 0) - uac_cpu, 1),
+           "loadavg_before": loadavg, "server_pids": len(srv_pids)}
+
+    rows = []
+    try:
+        rows = parse_stat_csv(os.path.join(stepdir, "stat.csv"))
+    except OSError:
+        pass
+    if rows:
+        last = rows[-1]
+        g = lambda k: int(float(last.get(k, "0") or 0))
+        created, ok = g("TotalCallCreated"), g("SuccessfulCall(C)")
+        t_start, t_end = epoch(last["StartTime"]), epoch(last["CurrentTime"])
+        span = max(1e-3, t_end - t_start)
+        # per-second successful-call rates, for information (steady state)
+        per = []
+        for r0, r1 in zip(rows, rows[1:]):
+            dt = epoch(r1["CurrentTime"]) - epoch(r0["CurrentTime"])
+            if dt > 0.5:
+                per.append((int(r1["SuccessfulCall(C)"]) - int(r0["SuccessfulCall(C)"])) / dt)
+        per_sorted = sorted(per)
+        res.update({
+            "created": created, "successful": ok, "failed": g("FailedCall(C)"),
+            "unfinished": created - ok - g("FailedCall(C)"),
+            "retransmissions": g("Retransmissions(C)"),
+            "timeouts_recv": g("FailedTimeoutOnRecv(C)"),
+            "failed_max_udp_retrans": g("FailedMaxUDPRetrans(C)"),
+            "failed_unexpected": g("FailedUnexpectedMessage(C)"),
+            "watchdog_major": g("WatchdogMajor(C)"),
+            "span_s": round(span, 3),
+            # achieved = successful registrations / time from first call to end
+            "achieved": round(ok / span, 1),
+            "per_second_median": round(percentile(per_sorted, 0.5), 1) if per else None,
+            # failure % = calls not ending in 200 (failed, aborted or unfinished)
+            "failure_pct": round((calls - ok) / calls * 100, 4) if calls else None,
+        })
+    else:
+        res.update({"created": 0, "successful": 0, "achieved": 0.0,
+                    "failure_pct": 100.0, "error": "no stat.csv"})
+
+    # latency: rtd 1 (first REGISTER sent -> 200 received), ms resolution
+    lat = []
+    for fn in os.listdir(stepdir):
+        if fn.endswith("_rtt.csv"):
+            with open(os.path.join(stepdir, fn)) as f:
+                next(f, None)
+                for l in f:
+                    parts = l.split(";")
+                    if len(parts) >= 3 and parts[2].strip() == "1":
+                        try:
+                            lat.append(float(parts[1]))
+                        except ValueError:
+                            pass
+    lat.sort()
+    res["lat_samples"] = len(lat)
+    res["p50_ms"] = percentile(lat, 0.50)
+    res["p99_ms"] = percentile(lat, 0.99)
+    res["p999_ms"] = percentile(lat, 0.999)
+    res["max_ms"] = lat[-1] if lat else None
+
+    res["sustained"] = bool(res.get("achieved", 0) >= 0.97 * a.rate
+                            and res.get("failure_pct", 100) < 0.1)
+    with open(os.path.join(stepdir, "result.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    if not a.label:
+        with open(os.path.join(a.outdir, "results.jsonl"), "a") as f:
+            f.write(json.dumps(res) + "\n")
+    print(fmt_row(res))
+    if a.expect_ok and res.get("successful", 0) < calls:
+        return 1
+    return 0
+
+
+# ------------------------------------------------------------------ report
+HDR = (f"{'target':<10} {'offered/s':>9} {'achieved/s':>10} {'fail %':>7} "
+       f"{'p50 ms':>6} {'p99 ms':>6} {'srv CPU%':>8} {'uac CPU%':>8} "
+       f"{'other%':>6} {'retrans':>7}  ok")
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return "<1" if v < 1 else f"{v:.0f}"
+
+
+def fmt_row(r):
+    cpu = r.get("server_cpu_pct")
+    return (f"{r['target']:<10} {r['offered']:>9} {r.get('achieved', 0):>10.0f} "
+            f"{r.get('failure_pct', 100):>7.3f} {fmt_ms(r.get('p50_ms')):>6} "
+            f"{fmt_ms(r.get('p99_ms')):>6} "
+            f"{('-' if cpu is None else f'{cpu:.0f}'):>8} "
+            f"{r.get('uac_cpu_pct', 0):>8.0f} {r.get('other_cpu_pct', 0):>6.0f} "
+            f"{r.get('retransmissions', 0):>7}  {'yes' if r.get('sustained') else 'NO'}")
+
+
+def cmd_report(a):
+    path = os.path.join(a.resdir, "results.jsonl")
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            rows = [json.loads(l) for l in f if l.strip()]
+    out = []
+    out.append(HDR)
+    out.append("-" * len(HDR))
+    best, tops = {}, {}
+    for r in rows:
+        out.append(fmt_row(r))
+        t = r["target"]
+        tops[t] = max(tops.get(t, 0), r["offered"])
+        if r.get("sustained"):
+            best[t] = max(best.get(t, 0), r["offered"])
+    out.append("")
+    out.append("Highest sustained rate (>=97% of offered achieved, <0.1% failures):")
+    order = []
+    for r in rows:
+        if r["target"] not in order:
+            order.append(r["target"])
+    for t in order:
+        b = best.get(t)
+        note = ""
+        if b and b == tops[t]:
+            note = "  (top of the ladder: real limit may be higher)"
+        out.append(f"  {t:<10} {str(b) + '/s' if b else 'none':>10}{note}")
+    o, k, s = best.get("orbit"), best.get("kamailio"), best.get("sipp")
+    out.append("")
+    if o and k:
+        out.append(f"Orbit / Kamailio (highest sustained): {o / k:.2f}")
+    else:
+        out.append("Orbit / Kamailio (highest sustained): n/a "
+                   f"(orbit={o or 'n/a'}, kamailio={k or 'n/a'})")
+    if s:
+        for t in ("orbit", "kamailio"):
+            if best.get(t):
+                out.append(f"{t} / sipp ceiling: {best[t] / s:.2f}")
+    text = "\n".join(out)
+    print(text)
+    with open(os.path.join(a.resdir, "summary.txt"), "w") as f:
+        f.write(text + "\n")
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    g = sub.add_parser("gen")
+    g.add_argument("--out", required=True)
+    g.add_argument("--first", type=int, default=10000)
+    g.add_argument("--count", type=int, default=3000)
+    g.add_argument("--domain", default="bench.test")
+
+    w = sub.add_parser("wait-http")
+    w.add_argument("hostport")
+    w.add_argument("--path", default="/healthz")
+    w.add_argument("--timeout", type=float, default=30)
+
+    s = sub.add_parser("seed-orbit")
+    s.add_argument("hostport")
+    s.add_argument("--token", default="secret")
+    s.add_argument("--domain", default="bench.test")
+    s.add_argument("--first", type=int, default=10000)
+    s.add_argument("--count", type=int, default=3000)
+
+    st = sub.add_parser("step")
+    st.add_argument("--target", required=True)
+    st.add_argument("--server", required=True, help="host:port of the SIP target")
+    st.add_argument("--server-pid", type=int, default=0)
+    st.add_argument("--rate", type=int, required=True)
+    st.add_argument("--duration", type=int, required=True)
+    st.add_argument("--calls", type=int, default=0)
+    st.add_argument("--limit", type=int, default=0)
+    st.add_argument("--outdir", required=True)
+    st.add_argument("--label", default="", help="sub-dir name; labelled steps "
+                    "(smoke tests) are not added to results.jsonl")
+    st.add_argument("--scenario", required=True)
+    st.add_argument("--users", required=True)
+    st.add_argument("--uac-port", type=int, default=47070)
+    st.add_argument("--uac-cpu", type=int, default=None)
+    st.add_argument("--recv-timeout-ms", type=int, default=5000)
+    st.add_argument("--sipp", default="/usr/bin/sipp")
+    st.add_argument("--trace-err", action="store_true",
+                    help="keep sipp's error log (unbounded size: smoke tests only)")
+    st.add_argument("--expect-ok", action="store_true",
+                    help="exit 1 unless every planned call succeeded")
+
+    r = sub.add_parser("report")
+    r.add_argument("resdir")
+
+    a = ap.parse_args()
+    fn = {"gen": cmd_gen, "wait-http": cmd_wait_http, "seed-orbit": cmd_seed_orbit,
+          "step": cmd_step, "report": cmd_report}[a.cmd]
+    sys.exit(fn(a) or 0)
+
+
+if __name__ == "__main__":
+    main()

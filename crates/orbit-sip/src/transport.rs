@@ -1,0 +1,261 @@
+//! Sockets: UDP datagrams and TCP/TLS streams, bounded in size and count.
+//! Everything received goes to the [`Endpoint`]; everything sent goes back
+//! over the path the request came on.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::endpoint::Endpoint;
+use crate::frame::{self, FrameError, Framing};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl Transport {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
+    pub fn is_reliable(&self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    pub transport: Transport,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// How to send bytes back to the peer a request came from.
+#[derive(Debug, Clone)]
+pub enum ReplyPath {
+    Udp(Arc<UdpSocket>),
+    Stream(mpsc::Sender<Bytes>),
+}
+
+impl ReplyPath {
+    /// `target` is used for datagrams only; a stream goes back on itself.
+    pub async fn send(&self, bytes: Bytes, target: SocketAddr) {
+        match self {
+            ReplyPath::Udp(sock) => {
+                if let Err(e) = sock.send_to(&bytes, target).await {
+                    debug!(%target, error = %e, "udp send failed");
+                }
+            }
+            ReplyPath::Stream(tx) => {
+                // A full queue means a peer that does not read: drop, it will retransmit or time out.
+                if tx.try_send(bytes).is_err() {
+                    debug!(%target, "stream send queue full or closed");
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamLimits {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Receive datagrams until cancelled.
+pub async fn serve_udp(endpoint: Arc<Endpoint>, socket: Arc<UdpSocket>, cancel: CancellationToken) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %e, "udp socket has no local address");
+            return;
+        }
+    };
+    // One byte more than the limit tells an oversize datagram from a full one.
+    let mut buf = vec![0u8; endpoint.limits().max_message_size.max(65_535) + 1];
+    loop {
+        let (len, remote) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            },
+        };
+        let source = Source {
+            transport: Transport::Udp,
+            remote,
+            local,
+        };
+        endpoint
+            .on_message(&buf[..len], Framing::Datagram, source, ReplyPath::Udp(socket.clone()))
+            .await;
+    }
+}
+
+/// Accept TCP connections (plain, or TLS when `tls` is set) until cancelled.
+pub async fn serve_stream(
+    endpoint: Arc<Endpoint>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: StreamLimits,
+    cancel: CancellationToken,
+) {
+    let local = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(error = %e, "tcp listener has no local address");
+            return;
+        }
+    };
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if open.load(Ordering::Relaxed) >= limits.max_connections {
+            debug!(%remote, "connection limit reached; refusing");
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        open.fetch_add(1, Ordering::Relaxed);
+        let (endpoint, open, cancel, tls, limits) =
+            (endpoint.clone(), open.clone(), cancel.clone(), tls.clone(), limits.clone());
+        tokio::spawn(async move {
+            let transport = if tls.is_some() { Transport::Tls } else { Transport::Tcp };
+            let source = Source {
+                transport,
+                remote,
+                local,
+            };
+            match tls {
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(s)) => run_stream(endpoint, s, source, limits, cancel).await,
+                        _ => debug!(%remote, "tls handshake failed"),
+                    }
+                }
+                None => run_stream(endpoint, stream, source, limits, cancel).await,
+            }
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn run_stream<S>(endpoint: Arc<Endpoint>, stream: S, source: Source, limits: StreamLimits, cancel: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(256);
+    let writer_task = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let max = endpoint.limits().max_message_size;
+    let mut buf = BytesMut::with_capacity(8192);
+    'conn: loop {
+        // Frame every complete message already buffered.
+        loop {
+            match frame::stream_message_len(&buf, max) {
+                Ok(Some(len)) => {
+                    let msg = buf.split_to(len);
+                    endpoint
+                        .on_message(&msg, Framing::Stream, source, ReplyPath::Stream(tx.clone()))
+                        .await;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The stream cannot be re-synchronised: answer if we can, then close.
+                    let status = if e == FrameError::TooLarge { 513 } else { 400 };
+                    endpoint.reject_unframeable(&buf, status, &e, source, &tx).await;
+                    break 'conn;
+                }
+            }
+        }
+        let read = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = tokio::time::timeout(limits.idle_timeout, reader.read_buf(&mut buf)) => r,
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(_)) => {}
+        }
+    }
+    drop(tx);
+    let _ = writer_task.await;
+}
+
+/// Build a TLS acceptor from PEM files (certificate chain and private key).
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| TlsError::Cert(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Cert(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TlsError::Cert("no certificate in file".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("TLS certificate: {0}")]
+    Cert(String),
+    #[error("TLS private key: {0}")]
+    Key(String),
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
