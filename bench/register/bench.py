@@ -155,12 +155,19 @@ def proc_ticks(pids):
     return total
 
 
-def machine_ticks():
-    with open("/proc/stat") as f:
-        cpu = f.readline().split()[1:]
-    vals = [int(x) for x in cpu]
-    idle = vals[3] + vals[4]  # idle + iowait
-    return sum(vals[:8]) - idle, sum(vals[:8])
+def all_proc_ticks():
+    """{pid: utime+stime} for every process on the machine."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    s = f.read()
+            except OSError:
+                continue
+            fields = s[s.rindex(")") + 2:].split()
+            out[int(d)] = int(fields[11]) + int(fields[12])
+    return out
 
 
 def parse_stat_csv(path):
@@ -218,7 +225,7 @@ def cmd_step(a):
     srv_pids = proc_tree(a.server_pid) if a.server_pid else []
     with open("/proc/loadavg") as f:
         loadavg = f.read().split()[0]
-    s0, m0, w0 = proc_ticks(srv_pids), machine_ticks(), time.time()
+    s0, a0, w0 = proc_ticks(srv_pids), all_proc_ticks(), time.time()
     out = open(os.path.join(stepdir, "sipp.out"), "w")
     p = subprocess.Popen(cmd, cwd=stepdir, stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
@@ -233,19 +240,22 @@ def cmd_step(a):
             killed = True
         time.sleep(0.05)
     p.returncode = os.waitstatus_to_exitcode(status)
-    s1, m1, w1 = proc_ticks(srv_pids), machine_ticks(), time.time()
+    s1, a1, w1 = proc_ticks(srv_pids), all_proc_ticks(), time.time()
     out.close()
     wall = w1 - w0
     srv_cpu = (s1 - s0) / CLK_TCK / wall * 100 if srv_pids else None
     uac_cpu = (ru.ru_utime + ru.ru_stime) / wall * 100
-    mach_busy = (m1[0] - m0[0]) / max(1, (m1[1] - m0[1])) * 100 * os.cpu_count()
+    # CPU used meanwhile by every other process on the machine (other jobs,
+    # kernel threads such as ksoftirqd); processes that exited are not seen
+    skip = set(srv_pids) | {p.pid}
+    other = sum(t - a0.get(pid, 0) for pid, t in a1.items() if pid not in skip)
+    other_cpu = other / CLK_TCK / wall * 100
 
     res = {"target": a.target, "offered": a.rate, "duration": a.duration,
            "calls_planned": calls, "sipp_rc": p.returncode, "killed": killed,
            "wall_s": round(wall, 2), "server_cpu_pct": srv_cpu,
            "uac_cpu_pct": round(uac_cpu, 1),
-           "machine_busy_pct": round(mach_busy, 1),
-           "other_cpu_pct": round(mach_busy - (srv_cpu or 0) - uac_cpu, 1),
+           "other_cpu_pct": round(other_cpu, 1),
            "loadavg_before": loadavg, "server_pids": len(srv_pids)}
 
     rows = []

@@ -57,16 +57,26 @@ def orbit_bin_path() -> Path:
     return REPO_ROOT / "target" / "debug" / "orbit"
 
 
-def wait_for_binary(timeout_s: float = 90.0) -> Path:
-    """The lead may rebuild the binary under us: it can vanish briefly."""
+_SEEN_BINARY = False
+
+
+def wait_for_binary(timeout_s: float | None = None) -> Path:
+    """The lead may rebuild the binary under us: it can vanish briefly.
+
+    Once seen in this session, wait up to 120 s for it to come back; otherwise 5 s.
+    """
+    global _SEEN_BINARY
     path = orbit_bin_path()
+    if timeout_s is None:
+        timeout_s = 120.0 if _SEEN_BINARY else 5.0
     deadline = time.monotonic() + timeout_s
     while True:
         if path.is_file() and os.access(path, os.X_OK):
+            _SEEN_BINARY = True
             return path
         if time.monotonic() > deadline:
             missing_tool(f"orbit binary not found at {path} (set ORBIT_BIN or build it)")
-        time.sleep(2)
+        time.sleep(1)
 
 
 def sipp_path() -> str:
@@ -287,6 +297,7 @@ class OrbitServer:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / f"{name}.log"
         self.starts = 0
+        self.expected_exit = False
         self.api = Api(f"http://127.0.0.1:{self.http_port}", self.admin_token)
 
     # --- addresses
@@ -315,6 +326,7 @@ class OrbitServer:
     # --- lifecycle
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.expected_exit = False
         env = dict(os.environ)
         env["ORBIT_ADMIN_TOKEN"] = self.admin_token
         env.setdefault("RUST_LOG", "info")
@@ -364,6 +376,7 @@ class OrbitServer:
 
     def stop(self, sig=signal.SIGTERM, timeout_s=SERVER_STOP_TIMEOUT_S) -> int | None:
         """SIGTERM and wait; returns exit code (None if it had to be killed)."""
+        self.expected_exit = True
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
         self.proc.send_signal(sig)

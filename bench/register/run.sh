@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# SIP REGISTER + digest auth benchmark: Orbit vs Kamailio vs sipp ceiling.
+# Loopback only. See NOTES.md. Every knob below can be set from the environment.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+PY=${PYTHON:-python3}
+SIPP=${SIPP:-/usr/bin/sipp}
+KAMAILIO=${KAMAILIO:-/usr/sbin/kamailio}
+ORBIT_BIN=${ORBIT_BIN:-$REPO/target/release/orbit}
+
+QUICK=${QUICK:-0}
+if [[ "$QUICK" == 1 ]]; then
+  RATES=${RATES:-"1000 5000"}
+  DURATION=${DURATION:-3}
+  COOLDOWN=${COOLDOWN:-1}
+else
+  RATES=${RATES:-"2000 5000 10000 15000 20000 25000 30000 40000"}
+  DURATION=${DURATION:-20}
+  COOLDOWN=${COOLDOWN:-3}
+fi
+TARGETS=${TARGETS:-"orbit kamailio sipp"}
+STOP_AFTER_FAILS=${STOP_AFTER_FAILS:-2}   # stop a target's ladder after N failed steps in a row (0 = never)
+RECV_TIMEOUT_MS=${RECV_TIMEOUT_MS:-5000}
+
+USERS=${USERS:-3000}
+FIRST_USER=${FIRST_USER:-10000}
+DOMAIN=${DOMAIN:-bench.test}
+
+# loopback ports (127.0.0.1 only)
+ORBIT_SIP_PORT=${ORBIT_SIP_PORT:-47060}
+ORBIT_HTTP_PORT=${ORBIT_HTTP_PORT:-47080}
+KAM_PORT=${KAM_PORT:-47061}
+UAS_PORT=${UAS_PORT:-47062}
+UAC_PORT=${UAC_PORT:-47070}
+
+# CPU pinning: server (or sipp UAS) on SERVER_CPU, sipp UAC on UAC_CPU
+PIN=${PIN:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+UAC_CPU=${UAC_CPU:-1}
+
+KAM_CHILDREN=${KAM_CHILDREN:-2}   # UDP worker processes
+KAM_SHM=${KAM_SHM:-256}           # shared memory, MB
+KAM_PKG=${KAM_PKG:-16}            # private memory per process, MB
+KAM_AUTH=${KAM_AUTH:-db}          # db (auth_db over db_text) | htable
+
+ORBIT_TOKEN=${ORBIT_TOKEN:-secret}
+
+RESDIR=${RESDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
+DATA=$RESDIR/data
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ------------------------------------------------------------------ checks
+for t in "$SIPP" "$PY" taskset ss curl; do
+  command -v "$t" >/dev/null 2>&1 || die "missing tool: $t"
+done
+[[ $(nproc) -ge 2 ]] || PIN=0
+if [[ "$PIN" == 1 ]]; then
+  SRV_PIN=(taskset -c "$SERVER_CPU"); UAC_PIN_ARG=(--uac-cpu "$UAC_CPU")
+else
+  SRV_PIN=(); UAC_PIN_ARG=()
+fi
+ulimit -n 65536 2>/dev/null || true
+
+mkdir -p "$RESDIR"
+{
+  echo "date: $(date -Is)"
+  echo "host: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+  echo "git: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)"
+  echo "sipp: $($SIPP -v 2>&1 | grep -m1 -o 'SIPp v[^ ]*' || true)"
+  echo "kamailio: $($KAMAILIO -v 2>/dev/null | head -1 || true)"
+  echo "orbit: $ORBIT_BIN $( [[ -x $ORBIT_BIN ]] && stat -c '%y' "$ORBIT_BIN" || echo '(missing)')"
+  echo "TARGETS=$TARGETS RATES=$RATES DURATION=$DURATION QUICK=$QUICK"
+  echo "USERS=$USERS FIRST_USER=$FIRST_USER DOMAIN=$DOMAIN RECV_TIMEOUT_MS=$RECV_TIMEOUT_MS"
+  echo "PIN=$PIN SERVER_CPU=$SERVER_CPU UAC_CPU=$UAC_CPU"
+  echo "KAM_CHILDREN=$KAM_CHILDREN KAM_SHM=$KAM_SHM KAM_PKG=$KAM_PKG KAM_AUTH=$KAM_AUTH"
+  echo "loadavg: $(cat /proc/loadavg)"
+} > "$RESDIR/env.txt"
+cat "$RESDIR/env.txt" >&2
+
+$PY "$HERE/bench.py" gen --out "$DATA" --first "$FIRST_USER" --count "$USERS" --domain "$DOMAIN" >&2
+
+# ----------------------------------------------------------- process mgmt
+SERVER_PID=""
+stop_server() {
+  [[ -n "$SERVER_PID" ]] || return 0
+  local pids p i
+  # Kamailio forks workers: remember the whole tree, then stop it
+  pids=$(ps -o pid= --ppid "$SERVER_PID" 2>/dev/null || true)
+  kill -TERM "$SERVER_PID" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+trap 'stop_server' EXIT
+trap 'exit 130' INT TERM
+
+port_busy() { [[ -n $(ss -Hln "( sport = :$1 )" 2>/dev/null) ]]; }
+
+wait_udp() {  # port timeout_s
+  local i
+  for i in $(seq $(( $2 * 10 ))); do
+    [[ -n $(ss -Hlun "( sport = :$1 )" 2>/dev/null) ]] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+start_orbit() {
+  [[ -x "$ORBIT_BIN" ]] || { log "SKIP orbit: $ORBIT_BIN not found (build with cargo build --release)"; return 1; }
+  for p in $ORBIT_SIP_PORT $ORBIT_HTTP_PORT; do port_busy "$p" && { log "SKIP orbit: port $p busy"; return 1; }; done
+  mkdir -p "$RESDIR/orbit/data"
+  ORBIT_ADMIN_TOKEN=$ORBIT_TOKEN "${SRV_PIN[@]}" "$ORBIT_BIN" serve \
+      --data-dir "$RESDIR/orbit/data" \
+      --sip-listen "127.0.0.1:$ORBIT_SIP_PORT" \
+      --http-listen "127.0.0.1:$ORBIT_HTTP_PORT" \
+      --config "$HERE/orbit.toml" > "$RESDIR/orbit/server.log" 2>&1 &
+  SERVER_PID=$!
+  $PY "$HERE/bench.py" wait-http "127.0.0.1:$ORBIT_HTTP_PORT" --timeout 30 \
+    || { log "orbit did not become healthy; see $RESDIR/orbit/server.log"; return 1; }
+  $PY "$HERE/bench.py" seed-orbit "127.0.0.1:$ORBIT_HTTP_PORT" --token "$ORBIT_TOKEN" \
+      --domain "$DOMAIN" --first "$FIRST_USER" --count "$USERS" >&2 \
+    || { log "orbit seeding failed"; return 1; }
+  wait_udp "$ORBIT_SIP_PORT" 10 || { log "orbit SIP port not bound"; return 1; }
+  TARGET_ADDR=127.0.0.1:$ORBIT_SIP_PORT
+}
+
+start_kamailio() {
+  command -v "$KAMAILIO" >/dev/null || { log "SKIP kamailio: $KAMAILIO not found"; return 1; }
+  port_busy "$KAM_PORT" && { log "SKIP kamailio: port $KAM_PORT busy"; return 1; }
+  local run=$RESDIR/kamailio/run defs=()
+  mkdir -p "$run"
+  # the db_text tables are copied so usrloc/db_text may write to them freely
+  cp -r "$DATA/dbtext" "$RESDIR/kamailio/dbtext"
+  [[ "$KAM_AUTH" == htable ]] && defs+=(-A WITH_HTABLE_AUTH)
+  "${SRV_PIN[@]}" "$KAMAILIO" -f "$HERE/kamailio.cfg" -DD -E \
+      -n "$KAM_CHILDREN" -m "$KAM_SHM" -M "$KAM_PKG" \
+      -l "udp:127.0.0.1:$KAM_PORT" -Y "$run" -w "$run" \
+      -A "DBURL=\"text://$RESDIR/kamailio/dbtext\"" "${defs[@]}" \
+      > "$RESDIR/kamailio/server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_udp "$KAM_PORT" 15 || { log "kamailio did not start; see $RESDIR/kamailio/server.log"; return 1; }
+  sleep 1   # let all worker processes finish forking
+  TARGET_ADDR=127.0.0.1:$KAM_PORT
+}
+
+start_sipp() {
+  port_busy "$UAS_PORT" && { log "SKIP sipp: port $UAS_PORT busy"; return 1; }
+  mkdir -p "$RESDIR/sipp/uas"
+  cp "$HERE/uas_register.xml" "$RESDIR/sipp/uas/"
+  local nrates; nrates=$(wc -w <<<"$RATES")
+  local bound=$(( nrates * (DURATION + COOLDOWN + RECV_TIMEOUT_MS / 1000 + 20) + 60 ))
+  ( cd "$RESDIR/sipp/uas" && exec "${SRV_PIN[@]}" "$SIPP" -sf uas_register.xml \
+      -i 127.0.0.1 -p "$UAS_PORT" -t u1 -buff_size 4194304 -nostdin \
+      -max_recv_loops 100000 -timeout "${bound}s" -trace_screen \
+      > "$RESDIR/sipp/uas/sipp.out" 2>&1 ) &
+  SERVER_PID=$!
+  wait_udp "$UAS_PORT" 10 || { log "sipp UAS did not start"; return 1; }
+  TARGET_ADDR=127.0.0.1:$UAS_PORT
+}
+
+step() {  # target rate duration [extra args]
+  local t=$1 r=$2 d=$3; shift 3
+  $PY "$HERE/bench.py" step --target "$t" --server "$TARGET_ADDR" --server-pid "$SERVER_PID" \
+      --rate "$r" --duration "$d" --outdir "$RESDIR" \
+      --scenario "$HERE/register_auth.xml" --users "$DATA/users.csv" \
+      --uac-port "$UAC_PORT" --recv-timeout-ms "$RECV_TIMEOUT_MS" --sipp "$SIPP" \
+      "${UAC_PIN_ARG[@]}" "$@"
+}
+
+# ------------------------------------------------------------------- main
+for target in $TARGETS; do
+  log "=== $target ==="
+  TARGET_ADDR=""
+  if ! "start_$target"; then
+    stop_server
+    echo "$target: not run (see log above)" >> "$RESDIR/skipped.txt"
+    continue
+  fi
+  log "$target up at $TARGET_ADDR (pid $SERVER_PID)"
+  # smoke: 50 registrations at 50/s must all succeed (also warms caches)
+  if ! step "$target" 50 1 --label smoke --trace-err --expect-ok >/dev/null; then
+    log "$target: smoke test failed, see $RESDIR/$target/smoke/ (errors.log, sipp.out)"
+    stop_server
+    echo "$target: smoke test failed" >> "$RESDIR/skipped.txt"
+    continue
+  fi
+  fails=0
+  for rate in $RATES; do
+    sleep "$COOLDOWN"
+    line=$(step "$target" "$rate" "$DURATION") || true
+    log "$line"
+    if [[ "$line" == *" yes" ]]; then fails=0; else fails=$((fails + 1)); fi
+    if [[ "$STOP_AFTER_FAILS" -gt 0 && "$fails" -ge "$STOP_AFTER_FAILS" ]]; then
+      log "$target: $fails failed steps in a row, stopping its ladder"
+      break
+    fi
+  done
+  stop_server
+done
+
+echo
+echo "Results: $RESDIR"
+$PY "$HERE/bench.py" report "$RESDIR"
+[[ -f "$RESDIR/skipped.txt" ]] && { echo; echo "Not run:"; cat "$RESDIR/skipped.txt"; }
+exit 0
