@@ -1,1 +1,30 @@
+//! Orbit's store: tenants, extensions, API tokens and registrations in an
+//! SQL database (embedded SQLite by default, PostgreSQL by URL), with an
+//! in-memory directory the SIP layer reads without touching the database.
+//!
+//! Every write goes through [`Store`], which updates the database first and
+//! the directory after, so the two never disagree for longer than one call.
 
+mod directory;
+mod error;
+mod model;
+mod registrations;
+mod store;
+pub mod tokens;
+
+pub use directory::Directory;
+pub use error::StoreError;
+pub use model::{Binding, Extension, Tenant, Token};
+pub use registrations::BindingOp;
+pub use store::{Store, StoreEvent};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

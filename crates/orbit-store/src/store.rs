@@ -1,0 +1,321 @@
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use orbit_auth::digest::{ha1, Algorithm};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use tokio::sync::broadcast;
+
+use crate::directory::Directory;
+use crate::error::StoreError;
+use crate::model::{Extension, Tenant};
+use crate::now_ms;
+
+/// Changes other layers must react to (the registrar drops the bindings of
+/// a deleted extension, for one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    TenantDeleted { tenant_id: String },
+    ExtensionDeleted { tenant_id: String, number: String },
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    directory: Arc<RwLock<Directory>>,
+    events: broadcast::Sender<StoreEvent>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Open (creating if needed) the database at `url`, run migrations and
+    /// load the directory. `sqlite://path` or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 10 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL lets the API read while registrations are written;
+                        // the busy timeout serialises writers instead of failing them.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let (events, _) = broadcast::channel(1024);
+        let store = Store {
+            pool,
+            directory: Arc::new(RwLock::new(Directory::default())),
+            events,
+        };
+        store.reload().await?;
+        Ok(store)
+    }
+
+    /// Rebuild the in-memory directory from the database.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let mut dir = Directory::default();
+        for row in sqlx::query("SELECT id, name, domain, realm, created_at, updated_at FROM tenants")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            dir.put_tenant(tenant_of(&row)?);
+        }
+        for row in sqlx::query(
+            "SELECT tenant_id, number, display_name, ha1_md5, ha1_sha256, created_at, updated_at FROM extensions",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            dir.put_extension(extension_of(&row)?);
+        }
+        *self.directory.write().unwrap_or_else(|e| e.into_inner()) = dir;
+        Ok(())
+    }
+
+    /// The directory, for lookups on the hot path. Hold the guard briefly.
+    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
+        self.directory.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn edit_directory(&self, f: impl FnOnce(&mut Directory)) {
+        f(&mut self.directory.write().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get::<String, _>(0)?),
+            None => None,
+        })
+    }
+
+    /// Set a value only if the key has none; returns the value in force.
+    pub async fn meta_init(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        if let Some(v) = self.meta(key).await? {
+            return Ok(v);
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2)")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(value.to_string())
+    }
+
+    pub async fn create_tenant(&self, name: &str, domain: &str) -> Result<Tenant, StoreError> {
+        if self.directory().tenant_by_domain(domain).is_some() {
+            return Err(StoreError::Conflict("domain"));
+        }
+        let now = now_ms();
+        let t = Tenant {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            name: name.to_string(),
+            domain: domain.to_ascii_lowercase(),
+            realm: domain.to_ascii_lowercase(),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query("INSERT INTO tenants (id, name, domain, realm, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.domain)
+            .bind(&t.realm)
+            .bind(t.created_at)
+            .bind(t.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, "domain"))?;
+        self.edit_directory(|d| d.put_tenant(t.clone()));
+        Ok(t)
+    }
+
+    pub async fn update_tenant(&self, id: &str, name: Option<&str>, domain: Option<&str>) -> Result<Tenant, StoreError> {
+        let mut t = (*self.directory().tenant(id).ok_or(StoreError::NotFound("tenant"))?).clone();
+        if let Some(domain) = domain {
+            let domain = domain.to_ascii_lowercase();
+            if let Some(other) = self.directory().tenant_by_domain(&domain) {
+                if other.id != t.id {
+                    return Err(StoreError::Conflict("domain"));
+                }
+            }
+            t.domain = domain;
+        }
+        if let Some(name) = name {
+            t.name = name.to_string();
+        }
+        t.updated_at = now_ms();
+        sqlx::query("UPDATE tenants SET name = $1, domain = $2, updated_at = $3 WHERE id = $4")
+            .bind(&t.name)
+            .bind(&t.domain)
+            .bind(t.updated_at)
+            .bind(&t.id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, "domain"))?;
+        self.edit_directory(|d| d.put_tenant(t.clone()));
+        Ok(t)
+    }
+
+    /// Delete a tenant with everything it owns, in one transaction.
+    pub async fn delete_tenant(&self, id: &str) -> Result<(), StoreError> {
+        if self.directory().tenant(id).is_none() {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM registrations WHERE tenant_id = $1",
+            "DELETE FROM api_tokens WHERE tenant_id = $1",
+            "DELETE FROM extensions WHERE tenant_id = $1",
+            "DELETE FROM tenants WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        self.edit_directory(|d| d.remove_tenant(id));
+        let _ = self.events.send(StoreEvent::TenantDeleted {
+            tenant_id: id.to_string(),
+        });
+        Ok(())
+    }
+
+    pub async fn create_extension(
+        &self,
+        tenant_id: &str,
+        number: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<Extension, StoreError> {
+        let tenant = self.directory().tenant(tenant_id).ok_or(StoreError::NotFound("tenant"))?;
+        if self.directory().extension(tenant_id, number).is_some() {
+            return Err(StoreError::Conflict("number"));
+        }
+        let now = now_ms();
+        let e = Extension {
+            tenant_id: tenant_id.to_string(),
+            number: number.to_string(),
+            display_name: display_name.to_string(),
+            ha1_md5: ha1(Algorithm::Md5, number, &tenant.realm, password),
+            ha1_sha256: ha1(Algorithm::Sha256, number, &tenant.realm, password),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query("INSERT INTO extensions (tenant_id, number, display_name, ha1_md5, ha1_sha256, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&e.tenant_id)
+            .bind(&e.number)
+            .bind(&e.display_name)
+            .bind(&e.ha1_md5)
+            .bind(&e.ha1_sha256)
+            .bind(e.created_at)
+            .bind(e.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|err| conflict(err, "number"))?;
+        self.edit_directory(|d| d.put_extension(e.clone()));
+        Ok(e)
+    }
+
+    pub async fn update_extension(
+        &self,
+        tenant_id: &str,
+        number: &str,
+        display_name: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<Extension, StoreError> {
+        let tenant = self.directory().tenant(tenant_id).ok_or(StoreError::NotFound("tenant"))?;
+        let mut e = (*self
+            .directory()
+            .extension(tenant_id, number)
+            .ok_or(StoreError::NotFound("extension"))?)
+        .clone();
+        if let Some(d) = display_name {
+            e.display_name = d.to_string();
+        }
+        if let Some(p) = password {
+            e.ha1_md5 = ha1(Algorithm::Md5, number, &tenant.realm, p);
+            e.ha1_sha256 = ha1(Algorithm::Sha256, number, &tenant.realm, p);
+        }
+        e.updated_at = now_ms();
+        sqlx::query("UPDATE extensions SET display_name = $1, ha1_md5 = $2, ha1_sha256 = $3, updated_at = $4 WHERE tenant_id = $5 AND number = $6")
+            .bind(&e.display_name)
+            .bind(&e.ha1_md5)
+            .bind(&e.ha1_sha256)
+            .bind(e.updated_at)
+            .bind(tenant_id)
+            .bind(number)
+            .execute(&self.pool)
+            .await?;
+        self.edit_directory(|d| d.put_extension(e.clone()));
+        Ok(e)
+    }
+
+    pub async fn delete_extension(&self, tenant_id: &str, number: &str) -> Result<(), StoreError> {
+        if self.directory().extension(tenant_id, number).is_none() {
+            return Err(StoreError::NotFound("extension"));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM registrations WHERE tenant_id = $1 AND extension = $2")
+            .bind(tenant_id)
+            .bind(number)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM extensions WHERE tenant_id = $1 AND number = $2")
+            .bind(tenant_id)
+            .bind(number)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.edit_directory(|d| d.remove_extension(tenant_id, number));
+        let _ = self.events.send(StoreEvent::ExtensionDeleted {
+            tenant_id: tenant_id.to_string(),
+            number: number.to_string(),
+        });
+        Ok(())
+    }
+}
+
+fn conflict(e: sqlx::Error, field: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(field),
+        _ => StoreError::Db(e),
+    }
+}
+
+fn tenant_of(row: &AnyRow) -> Result<Tenant, sqlx::Error> {
+    Ok(Tenant {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        domain: row.try_get(2)?,
+        realm: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        updated_at: row.try_get(5)?,
+    })
+}
+
+fn extension_of(row: &AnyRow) -> Result<Extension, sqlx::Error> {
+    Ok(Extension {
+        tenant_id: row.try_get(0)?,
+        number: row.try_get(1)?,
+        display_name: row.try_get(2)?,
+        ha1_md5: row.try_get(3)?,
+        ha1_sha256: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        updated_at: row.try_get(6)?,
+    })
+}
