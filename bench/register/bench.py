@@ -170,6 +170,31 @@ def all_proc_ticks():
     return out
 
 
+def udp_drops(ports):
+    """{port: drops} for the given local UDP ports (/proc/net/udp, IPv4)."""
+    out = {p: 0 for p in ports}
+    try:
+        with open("/proc/net/udp") as f:
+            next(f)
+            for l in f:
+                v = l.split()
+                port = int(v[1].split(":")[1], 16)
+                if port in out:
+                    out[port] += int(v[-1])
+    except OSError:
+        pass
+    return out
+
+
+def udp_rcvbuf_errors():
+    try:
+        with open("/proc/net/snmp") as f:
+            udp = [l.split() for l in f if l.startswith("Udp:")]
+        return int(udp[1][udp[0].index("RcvbufErrors")])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def parse_stat_csv(path):
     with open(path) as f:
         lines = [l.rstrip("\n") for l in f if l.strip()]
@@ -225,22 +250,30 @@ def cmd_step(a):
     srv_pids = proc_tree(a.server_pid) if a.server_pid else []
     with open("/proc/loadavg") as f:
         loadavg = f.read().split()[0]
+    srv_port = int(a.server.rsplit(":", 1)[1])
+    d0, e0 = udp_drops([srv_port, a.uac_port]), udp_rcvbuf_errors()
     s0, a0, w0 = proc_ticks(srv_pids), all_proc_ticks(), time.time()
     out = open(os.path.join(stepdir, "sipp.out"), "w")
     p = subprocess.Popen(cmd, cwd=stepdir, stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
     hard = a.duration + a.recv_timeout_ms / 1000 + 30
     killed = False
+    uac_drops, next_probe = 0, 0.0
     while True:
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
+        now = time.time()
+        if now >= next_probe:  # the UAC socket's counter dies with sipp
+            uac_drops = max(uac_drops, udp_drops([a.uac_port])[a.uac_port])
+            next_probe = now + 0.25
         if time.time() - w0 > hard and not killed:
             os.kill(p.pid, signal.SIGKILL)
             killed = True
         time.sleep(0.05)
     p.returncode = os.waitstatus_to_exitcode(status)
     s1, a1, w1 = proc_ticks(srv_pids), all_proc_ticks(), time.time()
+    d1, e1 = udp_drops([srv_port, a.uac_port]), udp_rcvbuf_errors()
     out.close()
     wall = w1 - w0
     srv_cpu = (s1 - s0) / CLK_TCK / wall * 100 if srv_pids else None
@@ -256,7 +289,14 @@ def cmd_step(a):
            "wall_s": round(wall, 2), "server_cpu_pct": srv_cpu,
            "uac_cpu_pct": round(uac_cpu, 1),
            "other_cpu_pct": round(other_cpu, 1),
-           "loadavg_before": loadavg, "server_pids": len(srv_pids)}
+           "loadavg_before": loadavg,
+           # datagrams dropped by the kernel on the server's / sipp's socket
+           # (receive buffer full); the per-socket counter resets when a
+           # socket is closed: the UAC value is the last one seen while
+           # sipp ran (sampled every 0.25 s, may miss the final instants)
+           "server_udp_drops": d1[srv_port] - d0[srv_port],
+           "uac_udp_drops": uac_drops,
+           "udp_rcvbuf_errors_total": e1 - e0, "server_pids": len(srv_pids)}
 
     rows = []
     try:

@@ -1,1 +1,48 @@
+//! The HTTP side of Orbit: REST API v1 (JSON, bearer tokens), its OpenAPI
+//! document, `/healthz` and `/metrics`. It sees the store only; nothing of
+//! SIP internals.
 
+mod auth;
+mod error;
+mod json;
+mod routes;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use orbit_store::Store;
+
+pub use auth::admin_token_hash;
+pub use error::ApiError;
+
+/// Renders the Prometheus text exposition.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    /// SHA-256 of the admin token; the token itself is not kept.
+    pub admin_token_hash: [u8; 32],
+    pub metrics: MetricsRender,
+}
+
+/// Bounds on the HTTP listener.
+pub const MAX_BODY: usize = 64 * 1024;
+pub const MAX_CONCURRENT: usize = 256;
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn router(state: ApiState) -> Router {
+    routes::routes()
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT))
+        .with_state(state)
+}
+
+/// Every path the router serves under /api/v1, as written in the OpenAPI document.
+pub const API_PATHS: &[&str] = routes::PATHS;
+
+#[cfg(test)]
+mod tests;

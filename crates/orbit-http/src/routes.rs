@@ -1,0 +1,186 @@
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use orbit_store::{now_ms, Binding, Extension, Tenant};
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::json::Body;
+use crate::{validate, ApiState};
+
+pub const PATHS: &[&str] = &[
+    "/api/v1/tenants",
+    "/api/v1/tenants/{tenant}",
+    "/api/v1/tenants/{tenant}/extensions",
+    "/api/v1/tenants/{tenant}/extensions/{number}",
+    "/api/v1/tenants/{tenant}/registrations",
+    "/api/v1/tenants/{tenant}/tokens",
+];
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route(PATHS[0], get(list_tenants).post(create_tenant))
+        .route(PATHS[1], get(get_tenant).patch(patch_tenant).delete(delete_tenant))
+        .route(PATHS[2], get(list_extensions).post(create_extension))
+        .route(PATHS[3], get(get_extension).patch(patch_extension).delete(delete_extension))
+        .route(PATHS[4], get(list_registrations))
+        .route(PATHS[5], axum::routing::post(create_token))
+}
+
+async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (s.metrics)())
+}
+
+fn time(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn tenant_json(t: &Tenant) -> Value {
+    json!({"id": t.id, "name": t.name, "domain": t.domain, "realm": t.realm,
+           "created_at": time(t.created_at), "updated_at": time(t.updated_at)})
+}
+
+fn extension_json(e: &Extension) -> Value {
+    json!({"number": e.number, "display_name": e.display_name,
+           "created_at": time(e.created_at), "updated_at": time(e.updated_at)})
+}
+
+fn binding_json(b: &Binding, now: i64) -> Value {
+    json!({"extension": b.extension, "contact": b.contact, "expires_at": time(b.expires_at),
+           "expires_in": ((b.expires_at - now).max(0) + 999) / 1000, "source": b.source,
+           "transport": b.transport, "user_agent": b.user_agent, "registered_at": time(b.registered_at)})
+}
+
+fn items(v: Vec<Value>) -> Json<Value> {
+    Json(json!({ "items": v }))
+}
+
+/// The tenant named by `key` (id or domain), if the caller may see it.
+/// Another tenant's resources answer 404, as if they did not exist.
+fn tenant_for(s: &ApiState, caller: &Caller, key: &str) -> Result<Arc<Tenant>, ApiError> {
+    let t = s.store.directory().tenant_by_key(key).ok_or_else(|| ApiError::not_found("tenant"))?;
+    match caller {
+        Caller::Admin => Ok(t),
+        Caller::Tenant(id) if *id == t.id => Ok(t),
+        Caller::Tenant(_) => Err(ApiError::not_found("tenant")),
+    }
+}
+
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    match caller {
+        Caller::Admin => Ok(()),
+        Caller::Tenant(_) => Err(ApiError::forbidden("this needs the admin token")),
+    }
+}
+
+async fn list_tenants(State(s): State<ApiState>, caller: Caller) -> Json<Value> {
+    let all = s.store.directory().tenants();
+    let visible = all
+        .iter()
+        .filter(|t| matches!(&caller, Caller::Admin) || matches!(&caller, Caller::Tenant(id) if *id == t.id))
+        .map(|t| tenant_json(t))
+        .collect();
+    items(visible)
+}
+
+async fn create_tenant(State(s): State<ApiState>, caller: Caller, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    admin_only(&caller)?;
+    let b = Body::parse(&body, &["name", "domain"])?;
+    let name = validate::name(b.required("name")?)?;
+    let domain = validate::domain(b.required("domain")?)?;
+    let t = s.store.create_tenant(&name, &domain).await?;
+    Ok((StatusCode::CREATED, Json(tenant_json(&t))))
+}
+
+async fn get_tenant(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    Ok(Json(tenant_json(&t)))
+}
+
+async fn patch_tenant(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, &["name", "domain"])?;
+    let name = b.string("name")?.map(validate::name).transpose()?;
+    let domain = b.string("domain")?.map(validate::domain).transpose()?;
+    if domain.is_some() && caller != Caller::Admin {
+        return Err(ApiError {
+            field: Some("domain".into()),
+            ..ApiError::forbidden("only the admin can change a tenant's domain")
+        });
+    }
+    let t = s.store.update_tenant(&t.id, name.as_deref(), domain.as_deref()).await?;
+    Ok(Json(tenant_json(&t)))
+}
+
+async fn delete_tenant(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<StatusCode, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    admin_only(&caller)?;
+    s.store.delete_tenant(&t.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_extensions(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let list = s.store.directory().extensions(&t.id).iter().map(|e| extension_json(e)).collect();
+    Ok(items(list))
+}
+
+async fn create_extension(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, &["number", "password", "display_name"])?;
+    let number = validate::number(b.required("number")?)?;
+    let password = validate::password(b.required("password")?)?;
+    let display = validate::display_name(b.string("display_name")?.unwrap_or(""))?;
+    let e = s.store.create_extension(&t.id, &number, &display, &password).await?;
+    Ok((StatusCode::CREATED, Json(extension_json(&e))))
+}
+
+async fn get_extension(State(s): State<ApiState>, caller: Caller, Path((key, number)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let e = s.store.directory().extension(&t.id, &number).ok_or_else(|| ApiError::not_found("extension"))?;
+    Ok(Json(extension_json(&e)))
+}
+
+async fn patch_extension(State(s): State<ApiState>, caller: Caller, Path((key, number)): Path<(String, String)>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, &["password", "display_name"])?;
+    let password = b.string("password")?.map(validate::password).transpose()?;
+    let display = b.string("display_name")?.map(validate::display_name).transpose()?;
+    let e = s.store.update_extension(&t.id, &number, display.as_deref(), password.as_deref()).await?;
+    Ok(Json(extension_json(&e)))
+}
+
+async fn delete_extension(State(s): State<ApiState>, caller: Caller, Path((key, number)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    s.store.delete_extension(&t.id, &number).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_registrations(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let now = now_ms();
+    let list = s.store.bindings(Some(&t.id), now).await?.iter().map(|b| binding_json(b, now)).collect();
+    Ok(items(list))
+}
+
+async fn create_token(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, &["name"])?;
+    let name = validate::name(b.required("name")?)?;
+    let (tok, secret) = s.store.create_token(&t.id, &name).await?;
+    let body = json!({"id": tok.id, "name": tok.name, "tenant_id": tok.tenant_id, "token": secret, "created_at": time(tok.created_at)});
+    Ok((StatusCode::CREATED, Json(body)))
+}
