@@ -259,11 +259,14 @@ def cmd_step(a):
     hard = a.duration + a.recv_timeout_ms / 1000 + 30
     killed = False
     uac_drops, next_probe = 0, 0.0
+    s_win = None  # server ticks when the offered window (duration) ends
     while True:
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        now = time.time()
+        if s_win is None and (pid or now - w0 >= a.duration):
+            s_win, w_win = proc_ticks(srv_pids), now
         if pid:
             break
-        now = time.time()
         if now >= next_probe:  # the UAC socket's counter dies with sipp
             uac_drops = max(uac_drops, udp_drops([a.uac_port])[a.uac_port])
             next_probe = now + 0.25
@@ -276,7 +279,10 @@ def cmd_step(a):
     d1, e1 = udp_drops([srv_port, a.uac_port]), udp_rcvbuf_errors()
     out.close()
     wall = w1 - w0
-    srv_cpu = (s1 - s0) / CLK_TCK / wall * 100 if srv_pids else None
+    # server CPU over the offered window [start, start + duration] (the
+    # tail spent waiting for late answers/timeouts would dilute it)
+    srv_cpu = (s_win - s0) / CLK_TCK / (w_win - w0) * 100 if srv_pids else None
+    srv_cpu_all = (s1 - s0) / CLK_TCK / wall * 100 if srv_pids else None
     uac_cpu = (ru.ru_utime + ru.ru_stime) / wall * 100
     # CPU used meanwhile by every other process on the machine (other jobs,
     # kernel threads such as ksoftirqd); processes that exited are not seen
@@ -286,7 +292,9 @@ def cmd_step(a):
 
     res = {"target": a.target, "offered": a.rate, "duration": a.duration,
            "calls_planned": calls, "sipp_rc": p.returncode, "killed": killed,
-           "wall_s": round(wall, 2), "server_cpu_pct": srv_cpu,
+           "wall_s": round(wall, 2),
+           "server_cpu_pct": None if srv_cpu is None else round(srv_cpu, 1),
+           "server_cpu_pct_whole_step": None if srv_cpu_all is None else round(srv_cpu_all, 1),
            "uac_cpu_pct": round(uac_cpu, 1),
            "other_cpu_pct": round(other_cpu, 1),
            "loadavg_before": loadavg,

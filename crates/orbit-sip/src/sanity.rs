@@ -12,12 +12,15 @@ use crate::via::Via;
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_message_size: usize,
+    /// The `Allow` value sent with 501 (what the application implements).
+    pub allow: String,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_size: 65_535,
+            allow: allow_header(),
         }
     }
 }
@@ -145,7 +148,7 @@ pub fn check(buf: &[u8], framing: Framing, limits: &Limits) -> Inbound {
     };
 
     let Some(method) = Method::from_token(&method) else {
-        let allow = vec![("Allow".to_string(), allow_header())];
+        let allow = vec![("Allow".to_string(), limits.allow.clone())];
         return reject(501, "Not Implemented", allow);
     };
     let uri = match uri::parse_uri(&uri_text) {

@@ -88,6 +88,35 @@ impl Default for StreamLimits {
     }
 }
 
+/// Bind a UDP socket with receive/send buffers sized for bursts; IPv6
+/// sockets are v6-only so `0.0.0.0` and `[::]` can both be bound.
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Bind a TCP listener (v6-only for IPv6, like [`bind_udp`]).
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Receive datagrams until cancelled.
 pub async fn serve_udp(endpoint: Arc<Endpoint>, socket: Arc<UdpSocket>, cancel: CancellationToken) {
     let local = match socket.local_addr() {

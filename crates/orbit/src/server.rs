@@ -1,0 +1,161 @@
+//! Starting and stopping Orbit: store, registrar, SIP endpoint and
+//! listeners, the HTTP API; SIGTERM stops them in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use orbit_auth::GuardConfig;
+use orbit_registrar::{AuthConfig, Authenticator, Registrar, RegistrarConfig};
+use orbit_sip::sanity::Limits;
+use orbit_sip::transport::{bind_tcp, bind_udp, serve_stream, serve_udp, tls_acceptor, StreamLimits};
+use orbit_sip::{Endpoint, EndpointConfig};
+use orbit_store::Store;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::bootstrap;
+use crate::config::Config;
+use crate::dispatch::{Dispatcher, ALLOW};
+
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORBIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let prometheus = PrometheusBuilder::new().install_recorder().context("installing metrics recorder")?;
+    let store = Store::open(&config.database_url()).await.context("opening the database")?;
+    let admin_token = bootstrap::admin_token(&config.data_dir)?;
+    let nonce_key = bootstrap::nonce_key(&store).await?;
+    bootstrap::first_tenant(&store, &config).await?;
+
+    let cancel = CancellationToken::new();
+    let g = &config.guard;
+    let auth = Arc::new(Authenticator::new(
+        AuthConfig {
+            algorithms: config.algorithms()?,
+            nonce_ttl_s: config.auth.nonce_ttl_s,
+            guard: GuardConfig {
+                enabled: g.enabled,
+                delay_after: g.delay_after,
+                delay: Duration::from_millis(g.delay_ms),
+                block_after: g.block_after,
+                window: Duration::from_secs(g.window_s),
+                block_for: Duration::from_secs(g.block_s),
+                ..GuardConfig::default()
+            },
+        },
+        nonce_key,
+    ));
+    let r = &config.registrar;
+    let registrar = Registrar::start(
+        store.clone(),
+        auth,
+        RegistrarConfig {
+            min_expires: r.min_expires,
+            max_expires: r.max_expires,
+            default_expires: r.default_expires,
+            max_contacts: r.max_contacts,
+        },
+        cancel.clone(),
+    )
+    .await?;
+
+    let endpoint = Endpoint::new(
+        Arc::new(Dispatcher {
+            registrar: registrar.clone(),
+        }),
+        EndpointConfig {
+            limits: Limits {
+                max_message_size: config.sip.max_message_size,
+                allow: ALLOW.to_string(),
+            },
+            max_transactions: config.sip.max_transactions,
+            rate_limit_per_source: config.sip.rate_limit_per_source,
+        },
+    );
+    let stream_limits = StreamLimits {
+        max_connections: config.sip.max_tcp_connections,
+        idle_timeout: Duration::from_secs(config.sip.tcp_idle_timeout_s),
+    };
+    let mut listening = Vec::new();
+    for addr in &config.sip.listen {
+        let bound = bind_udp(*addr).and_then(|u| Ok((u, bind_tcp(*addr)?)));
+        let (udp, tcp) = match bound {
+            Ok(pair) => pair,
+            Err(e) if config.default_listen && addr.is_ipv6() => {
+                warn!(%addr, error = %e, "IPv6 not available; SIP listens on IPv4 only");
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding SIP on {addr}")),
+        };
+        tokio::spawn(serve_udp(endpoint.clone(), Arc::new(udp), cancel.clone()));
+        tokio::spawn(serve_stream(endpoint.clone(), tcp, None, stream_limits.clone(), cancel.clone()));
+        listening.push(format!("udp+tcp {addr}"));
+    }
+    if let (Some(cert), Some(key)) = (&config.sip.tls_cert, &config.sip.tls_key) {
+        let acceptor = tls_acceptor(cert, key)?;
+        for addr in &config.sip.tls_listen {
+            let tcp = bind_tcp(*addr).with_context(|| format!("binding SIP TLS on {addr}"))?;
+            tokio::spawn(serve_stream(endpoint.clone(), tcp, Some(acceptor.clone()), stream_limits.clone(), cancel.clone()));
+            listening.push(format!("tls {addr}"));
+        }
+    }
+    tokio::spawn(endpoint.clone().run_timers(cancel.clone()));
+
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
+    let app = orbit_http::router(orbit_http::ApiState {
+        store: store.clone(),
+        admin_token_hash: orbit_http::admin_token_hash(&admin_token),
+        metrics: Arc::new(move || prometheus.render()),
+    });
+    let http_cancel = cancel.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+            .await
+    });
+    info!(sip = ?listening, http = %config.http.listen, "orbit ready");
+
+    shutdown_signal().await;
+    info!("shutting down");
+    cancel.cancel();
+    registrar.flush().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
