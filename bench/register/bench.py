@@ -155,8 +155,11 @@ def proc_ticks(pids):
     return total
 
 
+PF_KTHREAD = 0x00200000
+
+
 def all_proc_ticks():
-    """{pid: utime+stime} for every process on the machine."""
+    """{pid: (utime+stime, is_kernel_thread)} for every process."""
     out = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -166,8 +169,44 @@ def all_proc_ticks():
             except OSError:
                 continue
             fields = s[s.rindex(")") + 2:].split()
-            out[int(d)] = int(fields[11]) + int(fields[12])
+            out[int(d)] = (int(fields[11]) + int(fields[12]),
+                           bool(int(fields[6]) & PF_KTHREAD))
     return out
+
+
+def other_cpu(a0, a1, skip, wall):
+    """CPU % used between two all_proc_ticks() snapshots by processes not in
+    `skip`, split into (user-space processes, kernel threads)."""
+    user = kern = 0
+    for pid, (t, kt) in a1.items():
+        if pid in skip:
+            continue
+        d = t - a0.get(pid, (0, kt))[0]
+        if kt:
+            kern += d
+        else:
+            user += d
+    return user / CLK_TCK / wall * 100, kern / CLK_TCK / wall * 100
+
+
+def cmd_quiet(a):
+    """Wait until no other user-space process uses more than --threshold %
+    CPU for --seconds consecutive seconds (other builds, other benchmarks)."""
+    skip = {os.getpid()} | set(proc_tree(os.getppid()))
+    deadline, quiet, last = time.time() + a.max_wait, 0, None
+    a0 = all_proc_ticks()
+    while True:
+        time.sleep(1)
+        a1 = all_proc_ticks()
+        user, _ = other_cpu(a0, a1, skip, 1.0)
+        a0, last = a1, user
+        quiet = quiet + 1 if user <= a.threshold else 0
+        if quiet >= a.seconds:
+            return 0
+        if time.time() > deadline:
+            print(f"machine still busy after {a.max_wait}s "
+                  f"(other processes at {user:.0f}% CPU); going on", file=sys.stderr)
+            return 1
 
 
 def udp_drops(ports):
@@ -286,9 +325,8 @@ def cmd_step(a):
     uac_cpu = (ru.ru_utime + ru.ru_stime) / wall * 100
     # CPU used meanwhile by every other process on the machine (other jobs,
     # kernel threads such as ksoftirqd); processes that exited are not seen
-    skip = set(srv_pids) | {p.pid}
-    other = sum(t - a0.get(pid, 0) for pid, t in a1.items() if pid not in skip)
-    other_cpu = other / CLK_TCK / wall * 100
+    skip = set(srv_pids) | {p.pid, os.getpid()}
+    o_user, o_kern = other_cpu(a0, a1, skip, wall)
 
     res = {"target": a.target, "offered": a.rate, "duration": a.duration,
            "calls_planned": calls, "sipp_rc": p.returncode, "killed": killed,
@@ -296,7 +334,12 @@ def cmd_step(a):
            "server_cpu_pct": None if srv_cpu is None else round(srv_cpu, 1),
            "server_cpu_pct_whole_step": None if srv_cpu_all is None else round(srv_cpu_all, 1),
            "uac_cpu_pct": round(uac_cpu, 1),
-           "other_cpu_pct": round(other_cpu, 1),
+           # CPU of everything else: user-space processes (other jobs on the
+           # machine: the step is flagged noisy above NOISY_PCT) and kernel
+           # threads (ksoftirqd etc., partly the loopback traffic itself)
+           "other_cpu_pct": round(o_user, 1),
+           "kernel_threads_cpu_pct": round(o_kern, 1),
+           "noisy": o_user > a.noisy_pct,
            "loadavg_before": loadavg,
            # datagrams dropped by the kernel on the server's / sipp's socket
            # (receive buffer full); the per-socket counter resets when a
@@ -379,7 +422,7 @@ def cmd_step(a):
 # ------------------------------------------------------------------ report
 HDR = (f"{'target':<10} {'offered/s':>9} {'achieved/s':>10} {'fail %':>7} "
        f"{'p50 ms':>6} {'p99 ms':>6} {'srv CPU%':>8} {'uac CPU%':>8} "
-       f"{'other%':>6} {'retrans':>7}  ok")
+       f"{'other%':>6} {'kern%':>5} {'retrans':>7}  ok")
 
 
 def fmt_ms(v):
@@ -395,7 +438,9 @@ def fmt_row(r):
             f"{fmt_ms(r.get('p99_ms')):>6} "
             f"{('-' if cpu is None else f'{cpu:.0f}'):>8} "
             f"{r.get('uac_cpu_pct', 0):>8.0f} {r.get('other_cpu_pct', 0):>6.0f} "
-            f"{r.get('retransmissions', 0):>7}  {'yes' if r.get('sustained') else 'NO'}")
+            f"{r.get('kernel_threads_cpu_pct', 0):>5.0f} "
+            f"{r.get('retransmissions', 0):>7}  {'yes' if r.get('sustained') else 'NO'}"
+            f"{'  (noisy)' if r.get('noisy') else ''}")
 
 
 def cmd_report(a):
@@ -407,10 +452,11 @@ def cmd_report(a):
     out = []
     out.append(HDR)
     out.append("-" * len(HDR))
-    best, tops = {}, {}
+    best, tops, noisy = {}, {}, {}
     for r in rows:
         out.append(fmt_row(r))
         t = r["target"]
+        noisy[t] = noisy.get(t, 0) + (1 if r.get("noisy") else 0)
         tops[t] = max(tops.get(t, 0), r["offered"])
         if r.get("sustained"):
             best[t] = max(best.get(t, 0), r["offered"])
@@ -425,17 +471,23 @@ def cmd_report(a):
         note = ""
         if b and b == tops[t]:
             note = "  (top of the ladder: real limit may be higher)"
+        if noisy.get(t):
+            note += f"  [{noisy[t]} noisy step(s): other jobs used CPU, rerun]"
         out.append(f"  {t:<10} {str(b) + '/s' if b else 'none':>10}{note}")
-    o, k, s = best.get("orbit"), best.get("kamailio"), best.get("sipp")
+    o, s = best.get("orbit"), best.get("sipp")
     out.append("")
-    if o and k:
-        out.append(f"Orbit / Kamailio (highest sustained): {o / k:.2f}")
-    else:
-        out.append("Orbit / Kamailio (highest sustained): n/a "
-                   f"(orbit={o or 'n/a'}, kamailio={k or 'n/a'})")
+    for k_name in ("kamailio", "kamailio_ht"):
+        if k_name not in order:
+            continue
+        k = best.get(k_name)
+        label = f"Orbit / {k_name} (highest sustained)"
+        if o and k:
+            out.append(f"{label}: {o / k:.2f}")
+        else:
+            out.append(f"{label}: n/a (orbit={o or 'n/a'}, {k_name}={k or 'n/a'})")
     if s:
-        for t in ("orbit", "kamailio"):
-            if best.get(t):
+        for t in order:
+            if t != "sipp" and best.get(t):
                 out.append(f"{t} / sipp ceiling: {best[t] / s:.2f}")
     text = "\n".join(out)
     print(text)
@@ -483,17 +535,23 @@ def main():
     st.add_argument("--uac-cpu", type=int, default=None)
     st.add_argument("--recv-timeout-ms", type=int, default=5000)
     st.add_argument("--sipp", default="/usr/bin/sipp")
+    st.add_argument("--noisy-pct", type=float, default=10.0)
     st.add_argument("--trace-err", action="store_true",
                     help="keep sipp's error log (unbounded size: smoke tests only)")
     st.add_argument("--expect-ok", action="store_true",
                     help="exit 1 unless every planned call succeeded")
+
+    q = sub.add_parser("quiet")
+    q.add_argument("--threshold", type=float, default=10.0)
+    q.add_argument("--seconds", type=int, default=3)
+    q.add_argument("--max-wait", type=float, default=300)
 
     r = sub.add_parser("report")
     r.add_argument("resdir")
 
     a = ap.parse_args()
     fn = {"gen": cmd_gen, "wait-http": cmd_wait_http, "seed-orbit": cmd_seed_orbit,
-          "step": cmd_step, "report": cmd_report}[a.cmd]
+          "step": cmd_step, "quiet": cmd_quiet, "report": cmd_report}[a.cmd]
     sys.exit(fn(a) or 0)
 
 

@@ -20,9 +20,17 @@ else
   DURATION=${DURATION:-20}
   COOLDOWN=${COOLDOWN:-3}
 fi
-TARGETS=${TARGETS:-"orbit kamailio sipp"}
+# orbit | kamailio (auth_db over db_text) | kamailio_ht (htable auth) | sipp (ceiling)
+TARGETS=${TARGETS:-"orbit kamailio kamailio_ht sipp"}
 STOP_AFTER_FAILS=${STOP_AFTER_FAILS:-2}   # stop a target's ladder after N failed steps in a row (0 = never)
 RECV_TIMEOUT_MS=${RECV_TIMEOUT_MS:-5000}
+# before each step wait (up to QUIET_WAIT s) until other processes use
+# <= QUIET_PCT % CPU for 3 s in a row; steps where they used more than
+# NOISY_PCT % are flagged "(noisy)". QUIET=0 disables the wait.
+QUIET=${QUIET:-1}
+QUIET_PCT=${QUIET_PCT:-10}
+NOISY_PCT=${NOISY_PCT:-10}
+if [[ "$QUICK" == 1 ]]; then QUIET_WAIT=${QUIET_WAIT:-20}; else QUIET_WAIT=${QUIET_WAIT:-300}; fi
 
 USERS=${USERS:-3000}
 FIRST_USER=${FIRST_USER:-10000}
@@ -43,7 +51,7 @@ UAC_CPU=${UAC_CPU:-1}
 KAM_CHILDREN=${KAM_CHILDREN:-2}   # UDP worker processes
 KAM_SHM=${KAM_SHM:-256}           # shared memory, MB
 KAM_PKG=${KAM_PKG:-16}            # private memory per process, MB
-KAM_AUTH=${KAM_AUTH:-db}          # db (auth_db over db_text) | htable
+KAM_AUTH=${KAM_AUTH:-db}          # auth of target "kamailio": db (auth_db over db_text) | htable
 
 ORBIT_TOKEN=${ORBIT_TOKEN:-secret}
 
@@ -77,6 +85,7 @@ mkdir -p "$RESDIR"
   echo "USERS=$USERS FIRST_USER=$FIRST_USER DOMAIN=$DOMAIN RECV_TIMEOUT_MS=$RECV_TIMEOUT_MS"
   echo "PIN=$PIN SERVER_CPU=$SERVER_CPU UAC_CPU=$UAC_CPU"
   echo "KAM_CHILDREN=$KAM_CHILDREN KAM_SHM=$KAM_SHM KAM_PKG=$KAM_PKG KAM_AUTH=$KAM_AUTH"
+  echo "QUIET=$QUIET QUIET_PCT=$QUIET_PCT NOISY_PCT=$NOISY_PCT QUIET_WAIT=$QUIET_WAIT"
   echo "loadavg: $(cat /proc/loadavg)"
 } > "$RESDIR/env.txt"
 cat "$RESDIR/env.txt" >&2
@@ -131,24 +140,30 @@ start_orbit() {
   TARGET_ADDR=127.0.0.1:$ORBIT_SIP_PORT
 }
 
-start_kamailio() {
-  command -v "$KAMAILIO" >/dev/null || { log "SKIP kamailio: $KAMAILIO not found"; return 1; }
-  port_busy "$KAM_PORT" && { log "SKIP kamailio: port $KAM_PORT busy"; return 1; }
-  local run=$RESDIR/kamailio/run defs=()
+start_kamailio() {  # [name] [auth]: name = result dir, auth = db | htable
+  local name=${1:-kamailio} auth=${2:-$KAM_AUTH}
+  command -v "$KAMAILIO" >/dev/null || { log "SKIP $name: $KAMAILIO not found"; return 1; }
+  port_busy "$KAM_PORT" && { log "SKIP $name: port $KAM_PORT busy"; return 1; }
+  local dir=$RESDIR/$name defs=()
+  local run=$dir/run
   mkdir -p "$run"
   # the db_text tables are copied so usrloc/db_text may write to them freely
-  cp -r "$DATA/dbtext" "$RESDIR/kamailio/dbtext"
-  [[ "$KAM_AUTH" == htable ]] && defs+=(-A WITH_HTABLE_AUTH)
+  cp -r "$DATA/dbtext" "$dir/dbtext"
+  [[ "$auth" == htable ]] && defs+=(-A WITH_HTABLE_AUTH)
   "${SRV_PIN[@]}" "$KAMAILIO" -f "$HERE/kamailio.cfg" -DD -E \
       -n "$KAM_CHILDREN" -m "$KAM_SHM" -M "$KAM_PKG" \
       -l "udp:127.0.0.1:$KAM_PORT" -Y "$run" -w "$run" \
-      -A "DBURL=\"text://$RESDIR/kamailio/dbtext\"" "${defs[@]}" \
-      > "$RESDIR/kamailio/server.log" 2>&1 &
+      -A "DBURL=\"text://$dir/dbtext\"" "${defs[@]}" \
+      > "$dir/server.log" 2>&1 &
   SERVER_PID=$!
-  wait_udp "$KAM_PORT" 15 || { log "kamailio did not start; see $RESDIR/kamailio/server.log"; return 1; }
+  wait_udp "$KAM_PORT" 15 || { log "$name did not start; see $dir/server.log"; return 1; }
   sleep 1   # let all worker processes finish forking
   TARGET_ADDR=127.0.0.1:$KAM_PORT
 }
+
+# Kamailio with credentials in an in-memory hash table (htable module) and
+# pv_www_authenticate(): the fast Kamailio set-up, no per-request db_text scan
+start_kamailio_ht() { start_kamailio kamailio_ht htable; }
 
 start_sipp() {
   port_busy "$UAS_PORT" && { log "SKIP sipp: port $UAS_PORT busy"; return 1; }
@@ -171,6 +186,7 @@ step() {  # target rate duration [extra args]
       --rate "$r" --duration "$d" --outdir "$RESDIR" \
       --scenario "$HERE/register_auth.xml" --users "$DATA/users.csv" \
       --uac-port "$UAC_PORT" --recv-timeout-ms "$RECV_TIMEOUT_MS" --sipp "$SIPP" \
+      --noisy-pct "$NOISY_PCT" \
       "${UAC_PIN_ARG[@]}" "$@"
 }
 
@@ -194,9 +210,12 @@ for target in $TARGETS; do
   fails=0
   for rate in $RATES; do
     sleep "$COOLDOWN"
+    if [[ "$QUIET" == 1 ]]; then
+      $PY "$HERE/bench.py" quiet --threshold "$QUIET_PCT" --max-wait "$QUIET_WAIT" || true
+    fi
     line=$(step "$target" "$rate" "$DURATION") || true
     log "$line"
-    if [[ "$line" == *" yes" ]]; then fails=0; else fails=$((fails + 1)); fi
+    if [[ "$line" == *" yes"* ]]; then fails=0; else fails=$((fails + 1)); fi
     if [[ "$STOP_AFTER_FAILS" -gt 0 && "$fails" -ge "$STOP_AFTER_FAILS" ]]; then
       log "$target: $fails failed steps in a row, stopping its ladder"
       break

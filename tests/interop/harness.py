@@ -331,6 +331,7 @@ class OrbitServer:
         env["ORBIT_ADMIN_TOKEN"] = self.admin_token
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")
         self.starts += 1
         log = open(self.log_path, "ab")
         log.write(f"\n===== start #{self.starts}: {' '.join(self.argv())}\n".encode())

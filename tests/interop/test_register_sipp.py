@@ -158,9 +158,11 @@ def test_interval_too_brief_423(orbit, sipp, tmp_path):
 def test_several_contacts_bounded_by_max_contacts(orbit, sipp, tmp_path):
     """Three Contacts in one REGISTER are all bound and all listed (with expires) in the 200.
 
-    max_contacts = 3: a fourth contact must not be added. Expectation (the contract
-    names the bound but not the status): the REGISTER that would exceed it gets a final
-    non-2xx response, and the three existing bindings stay as they were.
+    max_contacts = 3 bounds the bindings of one AOR. The contract names the bound, not
+    the policy, so either is accepted for a REGISTER that would add a fourth contact:
+      * reject: a final non-2xx response, the three bindings unchanged; or
+      * evict the oldest: 200 listing exactly three contacts, the new one among them.
+    In both cases the API must agree with the registrar and never list more than three.
     """
     orbit.create_extension("1007", PW)
     msgs = sipp_ok(harness.run_sipp(tmp_path, "register_multi.xml", orbit.sip_addr, user="1007",
@@ -178,10 +180,36 @@ def test_several_contacts_bounded_by_max_contacts(orbit, sipp, tmp_path):
                                   contacts=[f"<{c.contact_uri('1007-d')}>"])
     assert first is not None and first.status == 401, first
     assert final is not None, "no final response to the REGISTER exceeding max_contacts"
-    assert final.status >= 300, ("REGISTER of a 4th contact with max_contacts=3 was accepted:\n"
-                                 f"{final}")
     after = sorted(r["contact"] for r in orbit.registrations(extension="1007"))
-    assert after == before, f"bindings changed: before={before} after={after}"
+    if final.status >= 300:
+        assert after == before, f"rejected, yet bindings changed: before={before} after={after}"
+    else:
+        assert final.status == 200, final
+        listed = final.contacts()
+        assert len(listed) == 3, f"200 must list exactly max_contacts=3 contacts:\n{final}"
+        assert any("1007-d@" in x for x in listed), final
+        assert not any("1007-a@" in x for x in listed), f"the oldest contact should be the one evicted:\n{final}"
+        assert len(after) == 3 and any("1007-d@" in x for x in after), after
+
+
+def test_contact_params_echoed_intact(orbit):
+    """RFC 5626 contact (what PJSIP sends over TCP): a quoted +sip.instance holding <...>."""
+    orbit.create_extension("1012", PW)
+    inst = '"<urn:uuid:00000000-0000-0000-0000-0000a30f0000>"'
+    with SipClient(orbit.sip_addr) as c:
+        uri = c.contact_uri("1012")
+        ct = f"<{uri}>;reg-id=1;+sip.instance={inst}"
+        first, final = c.register("1012", orbit.domain, PW, contacts=[ct])
+    assert final is not None and final.status == 200, final
+    listed = final.contacts()
+    assert len(listed) == 1, final
+    assert listed[0].startswith(f"<{uri}>"), f"Contact URI mangled in the 200:\n{final}"
+    assert f"+sip.instance={inst}" in listed[0], f"+sip.instance mangled in the 200:\n{final}"
+    assert expires_param(listed[0]) is not None, final
+    regs = orbit.registrations(extension="1012")
+    assert len(regs) == 1, regs
+    assert regs[0]["contact"] == uri or f"<{uri}>" in regs[0]["contact"], \
+        f"API contact {regs[0]['contact']!r} is not the registered URI {uri!r}"
 
 
 def test_register_over_tcp(orbit, sipp, tmp_path):

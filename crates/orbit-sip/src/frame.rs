@@ -336,10 +336,16 @@ fn parse_start_line(line: &str) -> Result<(StartLine, bool), FrameError> {
         return Err(FrameError::StartLine);
     }
     let ok = parts.len() == 3 && parts.iter().all(|p| !p.is_empty());
+    // With stray spaces the version is still the last word, so a bad
+    // version is told apart from bad spacing.
+    let words: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    if words.len() < 3 {
+        return Err(FrameError::StartLine);
+    }
     let start = StartLine::Request {
-        method: parts[0].to_string(),
-        uri: parts[1..parts.len() - 1].join(" "),
-        version: parts[parts.len() - 1].to_string(),
+        method: words[0].to_string(),
+        uri: words[1..words.len() - 1].join(" "),
+        version: words[words.len() - 1].to_string(),
     };
     Ok((start, ok))
 }

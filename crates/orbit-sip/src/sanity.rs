@@ -70,12 +70,11 @@ pub fn check(buf: &[u8], framing: Framing, limits: &Limits) -> Inbound {
         } => (method.clone(), uri.clone(), version.clone()),
     };
 
-    // Without a Via a response has nowhere to go.
-    let Some(via) = message.header("via").and_then(|v| {
-        uri::split_list(v).first().and_then(|first| Via::parse(first))
-    }) else {
-        return Inbound::Drop("no usable Via");
-    };
+    // Without a Via a response has nowhere to go. A Via that does not parse
+    // is still copied into the answer, which then goes to the source address.
+    if message.header("via").is_none() {
+        return Inbound::Drop("no Via");
+    }
     let reject = |status: u16, reason: &str, headers: Vec<(String, String)>| {
         Inbound::Reject(Box::new(Rejection {
             message: message.clone(),
@@ -103,6 +102,23 @@ pub fn check(buf: &[u8], framing: Framing, limits: &Limits) -> Inbound {
         };
         return reject(400, &reason, vec![]);
     }
+    let mut vias = Vec::new();
+    for field in message.header_all("via") {
+        // An empty element (`a,,b`) is a syntax error, not something to skip.
+        if field.split(',').any(|e| e.trim().is_empty()) {
+            return reject(400, "Bad Request (malformed Via)", vec![]);
+        }
+        let elements = uri::split_list(field);
+        for e in elements {
+            match Via::parse(e) {
+                Some(v) => vias.push(v),
+                None => return reject(400, "Bad Request (malformed Via)", vec![]),
+            }
+        }
+    }
+    let Some(via) = vias.into_iter().next() else {
+        return reject(400, "Bad Request (malformed Via)", vec![]);
+    };
     for name in ["from", "to", "call-id", "cseq"] {
         if message.header(name).is_none() {
             return reject(400, &format!("Bad Request (missing {} header)", display_name(name)), vec![]);

@@ -144,6 +144,14 @@ pub fn parse_uri(raw: &str) -> Result<SipUri, UriError> {
             raw: raw.to_string(),
         });
     }
+    // An IPv6 host needs its brackets (RFC 5118 §4.2): more than one colon
+    // in an unbracketed host part is not a host:port.
+    let after_scheme = raw.split_once(':').map(|(_, r)| r).unwrap_or("");
+    let hostport = after_scheme.rsplit_once('@').map(|(_, h)| h).unwrap_or(after_scheme);
+    let hostport = hostport.split([';', '?']).next().unwrap_or("");
+    if !hostport.starts_with('[') && hostport.matches(':').count() > 1 {
+        return Err(UriError::Malformed);
+    }
     let uri = rs::parse_uri(raw).map_err(|_| UriError::Malformed)?;
     if matches!(&uri.host_with_port.host, rs::Host::Domain(d) if d.to_string().is_empty()) {
         return Err(UriError::Malformed);
@@ -154,6 +162,7 @@ pub fn parse_uri(raw: &str) -> Result<SipUri, UriError> {
 /// Parse one From/To/Contact value (not a comma list).
 pub fn parse_name_addr(value: &str) -> Result<NameAddr, UriError> {
     let value = value.trim();
+    check_display(value)?;
     let uri_text = match (value.find('<'), value.rfind('>')) {
         (Some(a), Some(b)) if a < b => &value[a + 1..b],
         (None, None) => value.split(';').next().unwrap_or(value),
@@ -186,6 +195,48 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr, UriError> {
         uri,
         params: params_of(&parsed.params),
     })
+}
+
+/// A display name is a quoted string (balanced, with escapes) or tokens
+/// separated by spaces (RFC 3261 §25.1 `display-name`).
+fn check_display(value: &str) -> Result<(), UriError> {
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut lt = None;
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => {
+                lt = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err(UriError::Malformed);
+    }
+    let Some(lt) = lt else {
+        return Ok(());
+    };
+    let display = value[..lt].trim();
+    if display.is_empty() || display.starts_with('"') {
+        return Ok(());
+    }
+    let tokens_ok = display
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .all(crate::frame::is_token);
+    if tokens_ok {
+        Ok(())
+    } else {
+        Err(UriError::Malformed)
+    }
 }
 
 fn display_of(value: &str) -> Option<String> {

@@ -17,16 +17,22 @@ pub struct Via {
 impl Via {
     /// Parse one via-parm (`SIP/2.0/UDP host:port;params`).
     pub fn parse(value: &str) -> Option<Via> {
+        // Linear whitespace may surround the slashes, the colon and '='.
         let value = value.trim();
-        let (proto, rest) = value.split_once(|c: char| c == ' ' || c == '\t')?;
-        let mut parts = proto.split('/').map(str::trim);
-        let (name, version, transport) = (parts.next()?, parts.next()?, parts.next()?);
-        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" || transport.is_empty() {
+        let (head, params) = value.split_once(';').unwrap_or((value, ""));
+        let has_params = value.contains(';');
+        let mut parts = head.splitn(3, '/').map(str::trim);
+        let (name, version, rest) = (parts.next()?, parts.next()?, parts.next()?);
+        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
             return None;
         }
-        let rest = rest.trim();
-        let (sent_by, params) = rest.split_once(';').unwrap_or((rest, ""));
-        let (host, port) = split_host_port(sent_by.trim())?;
+        let mut words = rest.split_whitespace();
+        let transport = words.next()?;
+        let sent_by: String = words.collect();
+        if !frame_token(transport) {
+            return None;
+        }
+        let (host, port) = split_host_port(&sent_by)?;
         let mut via = Via {
             transport: transport.to_ascii_uppercase(),
             host,
@@ -35,7 +41,10 @@ impl Via {
             rport: None,
             received: None,
         };
-        for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        for p in params.split(';').map(str::trim) {
+            if has_params && p.is_empty() {
+                return None;
+            }
             let (n, v) = match p.split_once('=') {
                 Some((n, v)) => (n.trim(), Some(v.trim())),
                 None => (p, None),
@@ -79,6 +88,10 @@ impl Via {
         }
         out
     }
+}
+
+fn frame_token(s: &str) -> bool {
+    crate::frame::is_token(s)
 }
 
 fn remove_param(value: &str, name: &str) -> String {

@@ -64,13 +64,17 @@ pub async fn first_tenant(store: &Store, config: &Config) -> anyhow::Result<()> 
     }
     if store.directory().tenants().is_empty() {
         let t = store.create_tenant("Default", &config.bootstrap_domain).await?;
+        let token = if std::env::var("ORBIT_ADMIN_TOKEN").is_ok() {
+            "$ORBIT_ADMIN_TOKEN".to_string()
+        } else {
+            format!("$(cat {})", config.data_dir.join("admin-token").display())
+        };
         println!(
             "Created tenant {domain}. Add an extension, then register a phone as 100@{domain}:\n  \
-             curl -X POST http://{http}/api/v1/tenants/{domain}/extensions -H \"Authorization: Bearer $(cat {token})\" \
+             curl -X POST http://{http}/api/v1/tenants/{domain}/extensions -H \"Authorization: Bearer {token}\" \
              -H 'Content-Type: application/json' -d '{{\"number\":\"100\",\"password\":\"choose-a-password\",\"display_name\":\"Reception\"}}'",
             domain = t.domain,
             http = config.http.listen,
-            token = config.data_dir.join("admin-token").display(),
         );
     }
     store.meta_init("bootstrapped", "1").await?;
