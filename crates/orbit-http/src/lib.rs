@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use orbit_store::Store;
+use orbit_store::{LiveBindings, Store};
 
 pub use auth::admin_token_hash;
 pub use error::ApiError;
@@ -27,6 +27,8 @@ pub struct ApiState {
     /// SHA-256 of the admin token; the token itself is not kept.
     pub admin_token_hash: [u8; 32],
     pub metrics: MetricsRender,
+    /// Current registrations, from whoever holds them live.
+    pub bindings: Arc<dyn LiveBindings>,
 }
 
 /// Bounds on the HTTP listener.

@@ -172,7 +172,7 @@ async fn delete_extension(State(s): State<ApiState>, caller: Caller, Path((key, 
 async fn list_registrations(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     let now = now_ms();
-    let list = s.store.bindings(Some(&t.id), now).await?.iter().map(|b| binding_json(b, now)).collect();
+    let list = s.bindings.tenant_bindings(&t.id).iter().map(|b| binding_json(b, now)).collect();
     Ok(items(list))
 }
 

@@ -7,6 +7,14 @@ use tower::ServiceExt;
 
 use crate::{admin_token_hash, router, ApiState, API_PATHS};
 
+struct NoBindings;
+
+impl orbit_store::LiveBindings for NoBindings {
+    fn tenant_bindings(&self, _tenant_id: &str) -> Vec<orbit_store::Binding> {
+        Vec::new()
+    }
+}
+
 async fn state() -> ApiState {
     let dir = std::env::temp_dir().join(format!("orbit-http-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -15,6 +23,7 @@ async fn state() -> ApiState {
         store,
         admin_token_hash: admin_token_hash("admin-secret"),
         metrics: Arc::new(|| "# metrics\n".to_string()),
+        bindings: Arc::new(NoBindings),
     }
 }
 

@@ -59,6 +59,18 @@ impl Location {
             .unwrap_or(&[])
     }
 
+    /// Every binding of a tenant, ordered by extension then contact.
+    pub fn for_tenant(&self, tenant_id: &str) -> Vec<Binding> {
+        let mut v: Vec<Binding> = self
+            .map
+            .iter()
+            .filter(|((t, _), _)| t == tenant_id)
+            .flat_map(|(_, list)| list.iter().cloned())
+            .collect();
+        v.sort_by(|a, b| (&a.extension, &a.contact).cmp(&(&b.extension, &b.contact)));
+        v
+    }
+
     pub fn count(&self) -> usize {
         self.map.values().map(Vec::len).sum()
     }

@@ -205,6 +205,15 @@ impl Registrar {
 
 /// Apply queued changes in batches: whatever arrived while the previous
 /// batch was being written goes into the next transaction.
+impl orbit_store::LiveBindings for Registrar {
+    fn tenant_bindings(&self, tenant_id: &str) -> Vec<Binding> {
+        let now = now_ms();
+        let mut list = self.location().for_tenant(tenant_id);
+        list.retain(|b| b.expires_at > now);
+        list
+    }
+}
+
 async fn write_through(store: Store, mut rx: mpsc::UnboundedReceiver<Persist>) {
     let mut ops = Vec::new();
     let mut waiters = Vec::new();

@@ -163,37 +163,22 @@ pub fn parse_uri(raw: &str) -> Result<SipUri, UriError> {
 pub fn parse_name_addr(value: &str) -> Result<NameAddr, UriError> {
     let value = value.trim();
     check_display(value)?;
-    let uri_text = match (value.find('<'), value.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &value[a + 1..b],
-        (None, None) => value.split(';').next().unwrap_or(value),
-        _ => return Err(UriError::Malformed),
+    // The URI is between the first '<' outside a quoted display name and the
+    // next '>'; a '>' later on may sit inside a quoted header parameter
+    // (`+sip.instance="<urn:...>"`). Without brackets, parameters after the
+    // URI belong to the header (RFC 3261 §20).
+    let uri_text = match angle_start(value) {
+        Some(a) => match value[a..].find('>') {
+            Some(len) => &value[a + 1..a + len],
+            None => return Err(UriError::Malformed),
+        },
+        None => value.split(';').next().unwrap_or(value),
     };
-    let uri_text = uri_text.trim();
-    let scheme = scheme_of(uri_text)?;
-    let parsed = if scheme == Scheme::Tel {
-        let uri = parse_uri(uri_text)?;
-        let params = header_params(value);
-        return Ok(NameAddr {
-            display: display_of(value),
-            uri,
-            params,
-        });
-    } else {
-        rs::typed::From::parse(value).map_err(|_| UriError::Malformed)?
-    };
-    if matches!(&parsed.uri.host_with_port.host, rs::Host::Domain(d) if d.to_string().is_empty()) {
-        return Err(UriError::Malformed);
-    }
-    let mut uri = convert(&parsed.uri, uri_text, scheme);
-    if value.contains('<') {
-        // Inside brackets the parameters belong to the URI; rsipstack keeps them there.
-    } else {
-        uri.params.clear();
-    }
+    let uri = parse_uri(uri_text.trim())?;
     Ok(NameAddr {
-        display: parsed.display_name.filter(|d| !d.is_empty()),
+        display: display_of(value),
         uri,
-        params: params_of(&parsed.params),
+        params: header_params(value),
     })
 }
 
@@ -239,19 +224,37 @@ fn check_display(value: &str) -> Result<(), UriError> {
     }
 }
 
+/// Byte index of the '<' that opens the URI, skipping quoted text.
+fn angle_start(value: &str) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn display_of(value: &str) -> Option<String> {
-    let idx = value.find('<')?;
+    let idx = angle_start(value)?;
     let d = value[..idx].trim().trim_matches('"').trim();
     (!d.is_empty()).then(|| d.to_string())
 }
 
 fn header_params(value: &str) -> Vec<(String, Option<String>)> {
-    let after = match value.rfind('>') {
+    let after = match angle_start(value).and_then(|a| value[a..].find('>').map(|l| a + l)) {
         Some(i) => &value[i + 1..],
         None => value.split_once(';').map(|(_, p)| p).unwrap_or(""),
     };
-    after
-        .split(';')
+    split_outside_quotes(after, ';')
+        .into_iter()
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {
@@ -259,6 +262,27 @@ fn header_params(value: &str) -> Vec<(String, Option<String>)> {
             None => (p.to_ascii_lowercase(), None),
         })
         .collect()
+}
+
+fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let (mut out, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
 }
 
 /// Split a header value at commas that separate list elements (not inside
@@ -314,6 +338,14 @@ mod tests {
         let bare = parse_name_addr("sip:101@acme.test;tag=1").unwrap();
         assert_eq!(bare.tag(), Some("1"));
         assert!(bare.uri.params.is_empty());
+    }
+
+    #[test]
+    fn quoted_brackets_in_header_params_do_not_end_the_uri() {
+        let n = parse_name_addr("<sip:4100@127.0.0.1:52713;transport=udp>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-0000a30f0000>\"").unwrap();
+        assert_eq!(n.uri.raw, "sip:4100@127.0.0.1:52713;transport=udp");
+        let quoted = parse_name_addr("\"a <b>\" <sip:1@x>").unwrap();
+        assert_eq!(quoted.uri.raw, "sip:1@x");
     }
 
     #[test]

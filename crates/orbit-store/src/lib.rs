@@ -18,6 +18,12 @@ pub use model::{Binding, Extension, Tenant, Token};
 pub use registrations::BindingOp;
 pub use store::{Store, StoreEvent};
 
+/// The registrations in force now. The registrar's memory answers this:
+/// the database trails it by the write-through delay.
+pub trait LiveBindings: Send + Sync {
+    fn tenant_bindings(&self, tenant_id: &str) -> Vec<Binding>;
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

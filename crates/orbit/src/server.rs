@@ -120,6 +120,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         admin_token_hash: orbit_http::admin_token_hash(&admin_token),
         metrics: Arc::new(move || prometheus.render()),
+        bindings: registrar.clone(),
     });
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
