@@ -59,7 +59,7 @@ fn extension_json(e: &Extension) -> Value {
 }
 
 fn binding_json(b: &Binding, now: i64) -> Value {
-    json!({"extension": b.extension, "contact": b.contact, "expires_at": time(b.expires_at),
+    json!({"extension": b.extension, "contact": b.contact, "contact_params": b.contact_params, "expires_at": time(b.expires_at),
            "expires_in": ((b.expires_at - now).max(0) + 999) / 1000, "source": b.source,
            "transport": b.transport, "user_agent": b.user_agent, "registered_at": time(b.registered_at)})
 }

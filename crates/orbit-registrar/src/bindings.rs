@@ -11,6 +11,8 @@ use orbit_store::{Binding, BindingOp};
 #[derive(Debug, Clone)]
 pub struct ContactUpdate {
     pub uri: SipUri,
+    /// Header parameters other than `expires`, as text (`;q=0.5;...`).
+    pub params: String,
     /// Seconds; 0 removes.
     pub expires_s: u32,
 }
@@ -113,6 +115,7 @@ impl Location {
                 tenant_id: tenant_id.to_string(),
                 extension: extension.to_string(),
                 contact: u.uri.raw.clone(),
+                contact_params: u.params.clone(),
                 expires_at: now_ms + u.expires_s as i64 * 1000,
                 call_id: meta.call_id.clone(),
                 cseq: meta.cseq as i64,
@@ -204,6 +207,7 @@ mod tests {
     fn upd(uri: &str, expires_s: u32) -> ContactUpdate {
         ContactUpdate {
             uri: parse_uri(uri).unwrap(),
+            params: String::new(),
             expires_s,
         }
     }

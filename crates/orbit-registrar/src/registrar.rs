@@ -147,8 +147,18 @@ impl Registrar {
                         .header("Min-Expires", self.config.min_expires.to_string())
                         .into();
                 }
+                let params: String = na
+                    .params
+                    .iter()
+                    .filter(|(n, _)| n != "expires")
+                    .map(|(n, v)| match v {
+                        Some(v) => format!(";{n}={v}"),
+                        None => format!(";{n}"),
+                    })
+                    .collect();
                 updates.push(ContactUpdate {
                     uri: na.uri,
+                    params,
                     expires_s: expires.min(self.config.max_expires),
                 });
             }
@@ -174,7 +184,7 @@ impl Registrar {
         let mut resp = Response::new(200, "OK");
         for b in self.bindings(&tenant.id, &ext.number) {
             let left = ((b.expires_at - now).max(0) + 999) / 1000;
-            resp = resp.header("Contact", format!("<{}>;expires={left}", b.contact));
+            resp = resp.header("Contact", format!("<{}>{};expires={left}", b.contact, b.contact_params));
         }
         resp.into()
     }

@@ -31,6 +31,9 @@ CREATE TABLE registrations (
     tenant_id TEXT NOT NULL,
     extension TEXT NOT NULL,
     contact TEXT NOT NULL,
+    -- Contact header parameters other than expires (q, +sip.instance, reg-id, ...),
+    -- as sent, so the registrar can echo them.
+    contact_params TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
     call_id TEXT NOT NULL,
     cseq BIGINT NOT NULL,

@@ -28,6 +28,8 @@ pub struct Binding {
     pub tenant_id: String,
     pub extension: String,
     pub contact: String,
+    /// Header parameters of the Contact other than `expires`, e.g. `;q=0.5;+sip.instance="<urn:...>"`.
+    pub contact_params: String,
     pub expires_at: i64,
     pub call_id: String,
     pub cseq: i64,

@@ -19,7 +19,7 @@ pub enum BindingOp {
     Expire { now_ms: i64 },
 }
 
-const COLUMNS: &str = "tenant_id, extension, contact, expires_at, call_id, cseq, source, transport, user_agent, registered_at";
+const COLUMNS: &str = "tenant_id, extension, contact, contact_params, expires_at, call_id, cseq, source, transport, user_agent, registered_at";
 
 impl Store {
     pub async fn apply_bindings(&self, ops: &[BindingOp]) -> Result<(), StoreError> {
@@ -38,11 +38,12 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     sqlx::query(&format!(
-                        "INSERT INTO registrations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                        "INSERT INTO registrations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                     ))
                     .bind(&b.tenant_id)
                     .bind(&b.extension)
                     .bind(&b.contact)
+                    .bind(&b.contact_params)
                     .bind(b.expires_at)
                     .bind(&b.call_id)
                     .bind(b.cseq)
@@ -104,13 +105,14 @@ impl Store {
                     tenant_id: r.try_get(0)?,
                     extension: r.try_get(1)?,
                     contact: r.try_get(2)?,
-                    expires_at: r.try_get(3)?,
-                    call_id: r.try_get(4)?,
-                    cseq: r.try_get(5)?,
-                    source: r.try_get(6)?,
-                    transport: r.try_get(7)?,
-                    user_agent: r.try_get(8)?,
-                    registered_at: r.try_get(9)?,
+                    contact_params: r.try_get(3)?,
+                    expires_at: r.try_get(4)?,
+                    call_id: r.try_get(5)?,
+                    cseq: r.try_get(6)?,
+                    source: r.try_get(7)?,
+                    transport: r.try_get(8)?,
+                    user_agent: r.try_get(9)?,
+                    registered_at: r.try_get(10)?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
