@@ -144,7 +144,12 @@ impl Credentials {
     }
 
     /// The response the client should have sent, given the stored HA1.
-    pub fn expected_response(&self, alg: Algorithm, ha1: &str, method: &str) -> Result<String, AuthError> {
+    pub fn expected_response(
+        &self,
+        alg: Algorithm,
+        ha1: &str,
+        method: &str,
+    ) -> Result<String, AuthError> {
         let ha2 = alg.hash_hex(format!("{method}:{}", self.uri).as_bytes());
         let input = match self.qop.as_deref() {
             // RFC 2069 compatibility: some older phones omit qop.
@@ -253,7 +258,10 @@ mod tests {
     #[test]
     fn rfc7616_vectors() {
         for (alg, resp) in [
-            (Algorithm::Sha256, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+            (
+                Algorithm::Sha256,
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
             (Algorithm::Md5, "8ca523f5e9506fed4657c9700eebdbec"),
         ] {
             let c = rfc7616(alg.token(), resp);
@@ -261,21 +269,33 @@ mod tests {
             let h = ha1(alg, "Mufasa", "http-auth@example.org", "Circle of Life");
             assert_eq!(c.expected_response(alg, &h, "GET").unwrap(), resp);
             assert!(c.verify(alg, &h, "GET"));
-            assert!(!c.verify(alg, &ha1(alg, "Mufasa", "http-auth@example.org", "circle of life"), "GET"));
+            assert!(!c.verify(
+                alg,
+                &ha1(alg, "Mufasa", "http-auth@example.org", "circle of life"),
+                "GET"
+            ));
         }
     }
 
     #[test]
     fn rfc2617_vector_without_algorithm_is_md5() {
         let c = Credentials::parse("Digest username=\"Mufasa\",realm=\"testrealm@host.com\",nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\",uri=\"/dir/index.html\",qop=auth,nc=00000001,cnonce=\"0a4f113b\",response=\"6629fae49393a05397450978507c4ef1\"").unwrap();
-        let h = ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
+        let h = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
         assert!(c.verify(c.algorithm().unwrap(), &h, "GET"));
     }
 
     #[test]
     fn rejects_broken_headers() {
         assert_eq!(Credentials::parse("Basic abc"), Err(AuthError::Scheme));
-        assert_eq!(Credentials::parse("Digest username=\"a"), Err(AuthError::Malformed));
+        assert_eq!(
+            Credentials::parse("Digest username=\"a"),
+            Err(AuthError::Malformed)
+        );
         assert_eq!(
             Credentials::parse("Digest username=\"a\", realm=\"r\", nonce=\"n\", uri=\"u\""),
             Err(AuthError::Missing("response"))

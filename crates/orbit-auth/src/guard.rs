@@ -138,7 +138,10 @@ impl Guard {
 }
 
 fn prune(failures: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while failures.front().is_some_and(|t| now.duration_since(*t) >= window) {
+    while failures
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
         failures.pop_front();
     }
 }
@@ -165,11 +168,17 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let mut g = Guard::new(cfg());
         assert_eq!(g.record_failure(ip, t0), Verdict::Allow);
-        assert_eq!(g.record_failure(ip, t0), Verdict::Delay(Duration::from_millis(300)));
+        assert_eq!(
+            g.record_failure(ip, t0),
+            Verdict::Delay(Duration::from_millis(300))
+        );
         g.record_failure(ip, t0);
         let until = t0 + Duration::from_secs(60);
         assert_eq!(g.record_failure(ip, t0), Verdict::Refuse { until });
-        assert_eq!(g.verdict(ip, t0 + Duration::from_secs(59)), Verdict::Refuse { until });
+        assert_eq!(
+            g.verdict(ip, t0 + Duration::from_secs(59)),
+            Verdict::Refuse { until }
+        );
         assert_eq!(g.verdict(ip, until), Verdict::Allow);
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(g.verdict(other, t0), Verdict::Allow);
@@ -181,7 +190,10 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let mut g = Guard::new(cfg());
         g.record_failure(ip, t0);
-        assert_eq!(g.record_failure(ip, t0 + Duration::from_secs(11)), Verdict::Allow);
+        assert_eq!(
+            g.record_failure(ip, t0 + Duration::from_secs(11)),
+            Verdict::Allow
+        );
     }
 
     #[test]
@@ -189,10 +201,16 @@ mod tests {
         let t0 = Instant::now();
         let mut g = Guard::new(cfg());
         for i in 0..10u8 {
-            g.record_failure(IpAddr::from([192, 0, 2, i]), t0 + Duration::from_millis(i as u64));
+            g.record_failure(
+                IpAddr::from([192, 0, 2, i]),
+                t0 + Duration::from_millis(i as u64),
+            );
         }
         assert!(g.tracked() <= 3);
-        let mut off = Guard::new(GuardConfig { enabled: false, ..cfg() });
+        let mut off = Guard::new(GuardConfig {
+            enabled: false,
+            ..cfg()
+        });
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..10 {
             assert_eq!(off.record_failure(ip, t0), Verdict::Allow);

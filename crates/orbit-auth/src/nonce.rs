@@ -94,8 +94,14 @@ mod tests {
         assert_eq!(k.check(&n, "acme.test", 1030, 30), NonceCheck::Valid);
         assert_eq!(k.check(&n, "acme.test", 1031, 30), NonceCheck::Stale);
         assert_eq!(k.check(&n, "other.test", 1000, 30), NonceCheck::Invalid);
-        assert_eq!(NonceKey::new([8; 32]).check(&n, "acme.test", 1000, 30), NonceCheck::Invalid);
-        assert_eq!(k.check("garbage", "acme.test", 1000, 30), NonceCheck::Invalid);
+        assert_eq!(
+            NonceKey::new([8; 32]).check(&n, "acme.test", 1000, 30),
+            NonceCheck::Invalid
+        );
+        assert_eq!(
+            k.check("garbage", "acme.test", 1000, 30),
+            NonceCheck::Invalid
+        );
         let mut tampered = n.into_bytes();
         tampered[3] ^= 1;
         let tampered = String::from_utf8(tampered).unwrap();

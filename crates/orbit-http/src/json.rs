@@ -12,10 +12,19 @@ pub struct Body(Map<String, Value>);
 impl Body {
     /// Parse `bytes` as a JSON object whose keys are all in `allowed`.
     pub fn parse(bytes: &Bytes, allowed: &[&str]) -> Result<Body, ApiError> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("body is not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("body is not valid JSON: {e}"),
+            )
+        })?;
         let Value::Object(map) = value else {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "body must be a JSON object"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "body must be a JSON object",
+            ));
         };
         if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(ApiError::invalid(k, format!("unknown field {k}")));
@@ -27,7 +36,10 @@ impl Body {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::invalid(field, format!("{field} must be a string"))),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be a string"),
+            )),
         }
     }
 

@@ -30,17 +30,31 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
-        .route("/api/v1/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .route(PATHS[0], get(list_tenants).post(create_tenant))
-        .route(PATHS[1], get(get_tenant).patch(patch_tenant).delete(delete_tenant))
+        .route(
+            PATHS[1],
+            get(get_tenant).patch(patch_tenant).delete(delete_tenant),
+        )
         .route(PATHS[2], get(list_extensions).post(create_extension))
-        .route(PATHS[3], get(get_extension).patch(patch_extension).delete(delete_extension))
+        .route(
+            PATHS[3],
+            get(get_extension)
+                .patch(patch_extension)
+                .delete(delete_extension),
+        )
         .route(PATHS[4], get(list_registrations))
         .route(PATHS[5], axum::routing::post(create_token))
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], (s.metrics)())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        (s.metrics)(),
+    )
 }
 
 fn time(ms: i64) -> String {
@@ -71,7 +85,11 @@ fn items(v: Vec<Value>) -> Json<Value> {
 /// The tenant named by `key` (id or domain), if the caller may see it.
 /// Another tenant's resources answer 404, as if they did not exist.
 fn tenant_for(s: &ApiState, caller: &Caller, key: &str) -> Result<Arc<Tenant>, ApiError> {
-    let t = s.store.directory().tenant_by_key(key).ok_or_else(|| ApiError::not_found("tenant"))?;
+    let t = s
+        .store
+        .directory()
+        .tenant_by_key(key)
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
     match caller {
         Caller::Admin => Ok(t),
         Caller::Tenant(id) if *id == t.id => Ok(t),
@@ -90,13 +108,19 @@ async fn list_tenants(State(s): State<ApiState>, caller: Caller) -> Json<Value> 
     let all = s.store.directory().tenants();
     let visible = all
         .iter()
-        .filter(|t| matches!(&caller, Caller::Admin) || matches!(&caller, Caller::Tenant(id) if *id == t.id))
+        .filter(|t| {
+            matches!(&caller, Caller::Admin) || matches!(&caller, Caller::Tenant(id) if *id == t.id)
+        })
         .map(|t| tenant_json(t))
         .collect();
     items(visible)
 }
 
-async fn create_tenant(State(s): State<ApiState>, caller: Caller, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+async fn create_tenant(
+    State(s): State<ApiState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     admin_only(&caller)?;
     let b = Body::parse(&body, &["name", "domain"])?;
     let name = validate::name(b.required("name")?)?;
@@ -105,12 +129,21 @@ async fn create_tenant(State(s): State<ApiState>, caller: Caller, body: Bytes) -
     Ok((StatusCode::CREATED, Json(tenant_json(&t))))
 }
 
-async fn get_tenant(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_tenant(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     Ok(Json(tenant_json(&t)))
 }
 
-async fn patch_tenant(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn patch_tenant(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     let b = Body::parse(&body, &["name", "domain"])?;
     let name = b.string("name")?.map(validate::name).transpose()?;
@@ -121,62 +154,124 @@ async fn patch_tenant(State(s): State<ApiState>, caller: Caller, Path(key): Path
             ..ApiError::forbidden("only the admin can change a tenant's domain")
         });
     }
-    let t = s.store.update_tenant(&t.id, name.as_deref(), domain.as_deref()).await?;
+    let t = s
+        .store
+        .update_tenant(&t.id, name.as_deref(), domain.as_deref())
+        .await?;
     Ok(Json(tenant_json(&t)))
 }
 
-async fn delete_tenant(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_tenant(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     admin_only(&caller)?;
     s.store.delete_tenant(&t.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_extensions(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn list_extensions(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
-    let list = s.store.directory().extensions(&t.id).iter().map(|e| extension_json(e)).collect();
+    let list = s
+        .store
+        .directory()
+        .extensions(&t.id)
+        .iter()
+        .map(|e| extension_json(e))
+        .collect();
     Ok(items(list))
 }
 
-async fn create_extension(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+async fn create_extension(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     let b = Body::parse(&body, &["number", "password", "display_name"])?;
     let number = validate::number(b.required("number")?)?;
     let password = validate::password(b.required("password")?)?;
     let display = validate::display_name(b.string("display_name")?.unwrap_or(""))?;
-    let e = s.store.create_extension(&t.id, &number, &display, &password).await?;
+    let e = s
+        .store
+        .create_extension(&t.id, &number, &display, &password)
+        .await?;
     Ok((StatusCode::CREATED, Json(extension_json(&e))))
 }
 
-async fn get_extension(State(s): State<ApiState>, caller: Caller, Path((key, number)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn get_extension(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, number)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
-    let e = s.store.directory().extension(&t.id, &number).ok_or_else(|| ApiError::not_found("extension"))?;
+    let e = s
+        .store
+        .directory()
+        .extension(&t.id, &number)
+        .ok_or_else(|| ApiError::not_found("extension"))?;
     Ok(Json(extension_json(&e)))
 }
 
-async fn patch_extension(State(s): State<ApiState>, caller: Caller, Path((key, number)): Path<(String, String)>, body: Bytes) -> Result<Json<Value>, ApiError> {
+async fn patch_extension(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, number)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     let b = Body::parse(&body, &["password", "display_name"])?;
     let password = b.string("password")?.map(validate::password).transpose()?;
-    let display = b.string("display_name")?.map(validate::display_name).transpose()?;
-    let e = s.store.update_extension(&t.id, &number, display.as_deref(), password.as_deref()).await?;
+    let display = b
+        .string("display_name")?
+        .map(validate::display_name)
+        .transpose()?;
+    let e = s
+        .store
+        .update_extension(&t.id, &number, display.as_deref(), password.as_deref())
+        .await?;
     Ok(Json(extension_json(&e)))
 }
 
-async fn delete_extension(State(s): State<ApiState>, caller: Caller, Path((key, number)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn delete_extension(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, number)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     s.store.delete_extension(&t.id, &number).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_registrations(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn list_registrations(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     let now = now_ms();
-    let list = s.bindings.tenant_bindings(&t.id).iter().map(|b| binding_json(b, now)).collect();
+    let list = s
+        .bindings
+        .tenant_bindings(&t.id)
+        .iter()
+        .map(|b| binding_json(b, now))
+        .collect();
     Ok(items(list))
 }
 
-async fn create_token(State(s): State<ApiState>, caller: Caller, Path(key): Path<String>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+async fn create_token(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     let b = Body::parse(&body, &["name"])?;
     let name = validate::name(b.required("name")?)?;

@@ -4,7 +4,10 @@ use crate::error::ApiError;
 
 fn no_controls(field: &str, v: &str) -> Result<(), ApiError> {
     if v.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, format!("{field} must not contain control characters")));
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
     }
     Ok(())
 }
@@ -12,7 +15,10 @@ fn no_controls(field: &str, v: &str) -> Result<(), ApiError> {
 pub fn name(v: &str) -> Result<String, ApiError> {
     let v = v.trim();
     if v.is_empty() || v.chars().count() > 100 {
-        return Err(ApiError::invalid("name", "name must be 1 to 100 characters"));
+        return Err(ApiError::invalid(
+            "name",
+            "name must be 1 to 100 characters",
+        ));
     }
     no_controls("name", v)?;
     Ok(v.to_string())
@@ -22,7 +28,12 @@ pub fn name(v: &str) -> Result<String, ApiError> {
 /// stored lower-case.
 pub fn domain(v: &str) -> Result<String, ApiError> {
     let d = v.trim().to_ascii_lowercase();
-    let bad = || ApiError::invalid("domain", "domain must be a DNS name such as pbx.example.com or an IP address");
+    let bad = || {
+        ApiError::invalid(
+            "domain",
+            "domain must be a DNS name such as pbx.example.com or an IP address",
+        )
+    };
     if d.is_empty() || d.len() > 253 {
         return Err(bad());
     }
@@ -34,7 +45,9 @@ pub fn domain(v: &str) -> Result<String, ApiError> {
             || label.len() > 63
             || label.starts_with('-')
             || label.ends_with('-')
-            || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(bad());
         }
@@ -55,7 +68,10 @@ pub fn number(v: &str) -> Result<String, ApiError> {
 pub fn password(v: &str) -> Result<String, ApiError> {
     let n = v.chars().count();
     if !(8..=128).contains(&n) {
-        return Err(ApiError::invalid("password", "password must be 8 to 128 characters"));
+        return Err(ApiError::invalid(
+            "password",
+            "password must be 8 to 128 characters",
+        ));
     }
     no_controls("password", v)?;
     Ok(v.to_string())
@@ -65,11 +81,17 @@ pub fn password(v: &str) -> Result<String, ApiError> {
 pub fn display_name(v: &str) -> Result<String, ApiError> {
     let v = v.trim();
     if v.chars().count() > 64 {
-        return Err(ApiError::invalid("display_name", "display_name must be at most 64 characters"));
+        return Err(ApiError::invalid(
+            "display_name",
+            "display_name must be at most 64 characters",
+        ));
     }
     no_controls("display_name", v)?;
     if v.contains(['"', '\\']) {
-        return Err(ApiError::invalid("display_name", "display_name must not contain quotes or backslashes"));
+        return Err(ApiError::invalid(
+            "display_name",
+            "display_name must not contain quotes or backslashes",
+        ));
     }
     Ok(v.to_string())
 }

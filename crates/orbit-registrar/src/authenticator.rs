@@ -43,7 +43,10 @@ pub struct Authenticator {
 }
 
 fn unix_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Authenticator {
@@ -89,12 +92,18 @@ impl Authenticator {
         let delay = match self.guard().verdict(ip, Instant::now()) {
             Verdict::Refuse { .. } => {
                 metrics::counter!("orbit_auth_refused_total").increment(1);
-                return AuthOutcome::Respond(Response::new(403, "Forbidden (too many failed attempts)").into());
+                return AuthOutcome::Respond(
+                    Response::new(403, "Forbidden (too many failed attempts)").into(),
+                );
             }
             Verdict::Delay(d) => Some(d),
             Verdict::Allow => None,
         };
-        let header = if proxy { "proxy-authorization" } else { "authorization" };
+        let header = if proxy {
+            "proxy-authorization"
+        } else {
+            "authorization"
+        };
         let creds = req
             .message
             .header_all(header)
@@ -102,9 +111,12 @@ impl Authenticator {
             .find(|c| c.realm == tenant.realm);
         let Some(creds) = creds else {
             if req.message.header(header).is_some_and(|v| {
-                Credentials::parse(v).is_err() && v.trim_start().to_ascii_lowercase().starts_with("digest")
+                Credentials::parse(v).is_err()
+                    && v.trim_start().to_ascii_lowercase().starts_with("digest")
             }) {
-                return AuthOutcome::Respond(Response::new(400, "Bad Request (malformed credentials)").into());
+                return AuthOutcome::Respond(
+                    Response::new(400, "Bad Request (malformed credentials)").into(),
+                );
             }
             return self.challenge(tenant, false, proxy, delay);
         };
@@ -112,7 +124,12 @@ impl Authenticator {
             Ok(a) if self.config.algorithms.contains(&a) => a,
             _ => return self.challenge(tenant, false, proxy, delay),
         };
-        match self.key.check(&creds.nonce, &tenant.realm, unix_s(), self.config.nonce_ttl_s) {
+        match self.key.check(
+            &creds.nonce,
+            &tenant.realm,
+            unix_s(),
+            self.config.nonce_ttl_s,
+        ) {
             NonceCheck::Valid => {}
             NonceCheck::Stale => return self.challenge(tenant, true, proxy, delay),
             NonceCheck::Invalid => return self.challenge(tenant, false, proxy, delay),
@@ -141,7 +158,13 @@ impl Authenticator {
         }
     }
 
-    fn challenge(&self, tenant: &Tenant, stale: bool, proxy: bool, delay: Option<std::time::Duration>) -> AuthOutcome {
+    fn challenge(
+        &self,
+        tenant: &Tenant,
+        stale: bool,
+        proxy: bool,
+        delay: Option<std::time::Duration>,
+    ) -> AuthOutcome {
         let mut salt = [0u8; 8];
         rand::rng().fill_bytes(&mut salt);
         let nonce = self.key.issue(&tenant.realm, unix_s(), salt);
@@ -154,6 +177,9 @@ impl Authenticator {
         for alg in &self.config.algorithms {
             resp = resp.header(header, challenge(*alg, &tenant.realm, &nonce, stale));
         }
-        AuthOutcome::Respond(Reply { response: resp, delay })
+        AuthOutcome::Respond(Reply {
+            response: resp,
+            delay,
+        })
     }
 }

@@ -37,7 +37,11 @@ pub enum ApplyError {
 /// transport agree (RFC 3261 §19.1.4, reduced to what phones vary).
 pub fn same_contact(a: &SipUri, b: &SipUri) -> bool {
     let transport = |u: &SipUri| u.param("transport").flatten().map(str::to_ascii_lowercase);
-    a.scheme == b.scheme && a.user == b.user && a.host == b.host && a.port == b.port && transport(a) == transport(b)
+    a.scheme == b.scheme
+        && a.user == b.user
+        && a.host == b.host
+        && a.port == b.port
+        && transport(a) == transport(b)
 }
 
 #[derive(Debug, Default)]
@@ -49,7 +53,10 @@ impl Location {
     pub fn load(bindings: Vec<Binding>) -> Location {
         let mut loc = Location::default();
         for b in bindings {
-            loc.map.entry((b.tenant_id.clone(), b.extension.clone())).or_default().push(b);
+            loc.map
+                .entry((b.tenant_id.clone(), b.extension.clone()))
+                .or_default()
+                .push(b);
         }
         loc
     }
@@ -93,7 +100,9 @@ impl Location {
         let mut ops = Vec::new();
         for u in updates {
             let existing = list.iter().position(|b| {
-                parse_uri(&b.contact).map(|c| same_contact(&c, &u.uri)).unwrap_or(false)
+                parse_uri(&b.contact)
+                    .map(|c| same_contact(&c, &u.uri))
+                    .unwrap_or(false)
             });
             if let Some(i) = existing {
                 if list[i].call_id == meta.call_id && list[i].cseq >= meta.cseq as i64 {
@@ -196,7 +205,8 @@ impl Location {
     }
 
     pub fn forget_extension(&mut self, tenant_id: &str, extension: &str) {
-        self.map.remove(&(tenant_id.to_string(), extension.to_string()));
+        self.map
+            .remove(&(tenant_id.to_string(), extension.to_string()));
     }
 }
 
@@ -225,19 +235,51 @@ mod tests {
     #[test]
     fn add_refresh_remove() {
         let mut loc = Location::default();
-        let ops = loc.apply("t", "101", &[upd("sip:101@192.0.2.1:5060", 60)], &meta("c", 1), 0, 5).unwrap();
+        let ops = loc
+            .apply(
+                "t",
+                "101",
+                &[upd("sip:101@192.0.2.1:5060", 60)],
+                &meta("c", 1),
+                0,
+                5,
+            )
+            .unwrap();
         assert_eq!(ops.len(), 1);
         assert_eq!(loc.get("t", "101")[0].expires_at, 60_000);
         // Refresh with the same Call-ID needs a higher CSeq.
         assert_eq!(
-            loc.apply("t", "101", &[upd("sip:101@192.0.2.1:5060", 60)], &meta("c", 1), 1000, 5),
+            loc.apply(
+                "t",
+                "101",
+                &[upd("sip:101@192.0.2.1:5060", 60)],
+                &meta("c", 1),
+                1000,
+                5
+            ),
             Err(ApplyError::OutOfOrder)
         );
-        loc.apply("t", "101", &[upd("sip:101@192.0.2.1:5060", 120)], &meta("c", 2), 1000, 5).unwrap();
+        loc.apply(
+            "t",
+            "101",
+            &[upd("sip:101@192.0.2.1:5060", 120)],
+            &meta("c", 2),
+            1000,
+            5,
+        )
+        .unwrap();
         assert_eq!(loc.get("t", "101").len(), 1);
         assert_eq!(loc.get("t", "101")[0].expires_at, 121_000);
         assert_eq!(loc.get("t", "101")[0].registered_at, 0);
-        loc.apply("t", "101", &[upd("sip:101@192.0.2.1:5060", 0)], &meta("c", 3), 2000, 5).unwrap();
+        loc.apply(
+            "t",
+            "101",
+            &[upd("sip:101@192.0.2.1:5060", 0)],
+            &meta("c", 3),
+            2000,
+            5,
+        )
+        .unwrap();
         assert!(loc.get("t", "101").is_empty());
     }
 
@@ -246,17 +288,45 @@ mod tests {
         let mut loc = Location::default();
         for i in 0..3u32 {
             let c = format!("sip:101@192.0.2.{i}");
-            loc.apply("t", "101", &[upd(&c, 60 + i)], &meta(&format!("c{i}"), 1), 0, 2).unwrap();
+            loc.apply(
+                "t",
+                "101",
+                &[upd(&c, 60 + i)],
+                &meta(&format!("c{i}"), 1),
+                0,
+                2,
+            )
+            .unwrap();
         }
-        let left: Vec<_> = loc.get("t", "101").iter().map(|b| b.contact.clone()).collect();
+        let left: Vec<_> = loc
+            .get("t", "101")
+            .iter()
+            .map(|b| b.contact.clone())
+            .collect();
         assert_eq!(left, vec!["sip:101@192.0.2.1", "sip:101@192.0.2.2"]);
     }
 
     #[test]
     fn expiry_and_tenant_isolation() {
         let mut loc = Location::default();
-        loc.apply("a", "101", &[upd("sip:101@192.0.2.1", 10)], &meta("x", 1), 0, 5).unwrap();
-        loc.apply("b", "101", &[upd("sip:101@192.0.2.1", 100)], &meta("x", 1), 0, 5).unwrap();
+        loc.apply(
+            "a",
+            "101",
+            &[upd("sip:101@192.0.2.1", 10)],
+            &meta("x", 1),
+            0,
+            5,
+        )
+        .unwrap();
+        loc.apply(
+            "b",
+            "101",
+            &[upd("sip:101@192.0.2.1", 100)],
+            &meta("x", 1),
+            0,
+            5,
+        )
+        .unwrap();
         assert_eq!(loc.get("a", "101").len(), 1);
         assert_eq!(loc.expire(10_000), 1);
         assert!(loc.get("a", "101").is_empty());

@@ -56,7 +56,9 @@ impl Registrar {
         cancel: CancellationToken,
     ) -> Result<Arc<Registrar>, StoreError> {
         let now = now_ms();
-        store.apply_bindings(&[BindingOp::Expire { now_ms: now }]).await?;
+        store
+            .apply_bindings(&[BindingOp::Expire { now_ms: now }])
+            .await?;
         let loaded = store.bindings(None, now).await?;
         info!(bindings = loaded.len(), "registrations restored");
         let (tx, rx) = mpsc::unbounded_channel();
@@ -108,7 +110,13 @@ impl Registrar {
         let ext = {
             let store = &self.store;
             let tenant_id = tenant.id.clone();
-            match self.auth.authenticate(req, source, &tenant, |user| store.directory().extension(&tenant_id, user), false) {
+            match self.auth.authenticate(
+                req,
+                source,
+                &tenant,
+                |user| store.directory().extension(&tenant_id, user),
+                false,
+            ) {
                 AuthOutcome::Authenticated(ext) => ext,
                 AuthOutcome::Respond(reply) => return reply,
             }
@@ -123,7 +131,11 @@ impl Registrar {
         let ops = if contacts.iter().any(|c| c.trim() == "*") {
             // RFC 3261 §10.3 step 6: `*` only alone and with Expires: 0.
             if contacts.len() != 1 || header_expires != Some(0) {
-                return Response::new(400, "Bad Request (wildcard Contact needs Expires: 0 and no other Contact)").into();
+                return Response::new(
+                    400,
+                    "Bad Request (wildcard Contact needs Expires: 0 and no other Contact)",
+                )
+                .into();
             }
             self.location().remove_all(&tenant.id, &ext.number)
         } else if contacts.is_empty() {
@@ -137,9 +149,14 @@ impl Registrar {
                 let expires = match na.param("expires") {
                     Some(Some(v)) => match v.trim().parse::<u64>() {
                         Ok(n) => n.min(u32::MAX as u64) as u32,
-                        Err(_) => return Response::new(400, "Bad Request (malformed Contact expires)").into(),
+                        Err(_) => {
+                            return Response::new(400, "Bad Request (malformed Contact expires)")
+                                .into()
+                        }
                     },
-                    Some(None) => return Response::new(400, "Bad Request (malformed Contact expires)").into(),
+                    Some(None) => {
+                        return Response::new(400, "Bad Request (malformed Contact expires)").into()
+                    }
                     None => header_expires.unwrap_or(self.config.default_expires),
                 };
                 if expires != 0 && expires < self.config.min_expires {
@@ -167,9 +184,21 @@ impl Registrar {
                 cseq: req.cseq,
                 source: format!("{}:{}", source.transport.as_str(), source.remote),
                 transport: source.transport.as_str().to_string(),
-                user_agent: req.header("user-agent").unwrap_or("").chars().take(200).collect(),
+                user_agent: req
+                    .header("user-agent")
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect(),
             };
-            let applied = self.location().apply(&tenant.id, &ext.number, &updates, &meta, now, self.config.max_contacts);
+            let applied = self.location().apply(
+                &tenant.id,
+                &ext.number,
+                &updates,
+                &meta,
+                now,
+                self.config.max_contacts,
+            );
             match applied {
                 Ok(ops) => ops,
                 Err(ApplyError::OutOfOrder) => {
@@ -184,12 +213,19 @@ impl Registrar {
         let mut resp = Response::new(200, "OK");
         for b in self.bindings(&tenant.id, &ext.number) {
             let left = ((b.expires_at - now).max(0) + 999) / 1000;
-            resp = resp.header("Contact", format!("<{}>{};expires={left}", b.contact, b.contact_params));
+            resp = resp.header(
+                "Contact",
+                format!("<{}>{};expires={left}", b.contact, b.contact_params),
+            );
         }
         resp.into()
     }
 
-    async fn housekeeping(self: Arc<Self>, mut events: tokio::sync::broadcast::Receiver<StoreEvent>, cancel: CancellationToken) {
+    async fn housekeeping(
+        self: Arc<Self>,
+        mut events: tokio::sync::broadcast::Receiver<StoreEvent>,
+        cancel: CancellationToken,
+    ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {

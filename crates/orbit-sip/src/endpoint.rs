@@ -83,7 +83,13 @@ impl Endpoint {
         &self.config.limits
     }
 
-    pub async fn on_message(self: &Arc<Self>, bytes: &[u8], framing: Framing, source: Source, path: ReplyPath) {
+    pub async fn on_message(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        framing: Framing,
+        source: Source,
+        path: ReplyPath,
+    ) {
         if !lock(&self.rate).allow(source.remote.ip(), Instant::now()) {
             metrics::counter!("orbit_sip_rate_limited_total").increment(1);
             return;
@@ -119,11 +125,13 @@ impl Endpoint {
             req.via.response_target(source.remote)
         };
         let now = Instant::now();
-        let lookup = lock(&self.transactions).on_request(&req, (path.clone(), target), reliable, now);
+        let lookup =
+            lock(&self.transactions).on_request(&req, (path.clone(), target), reliable, now);
         match lookup {
             Err(_) => {
                 let resp = Response::new(503, "Service Unavailable").header("Retry-After", "5");
-                self.send_stateless(&req.message, &resp, source, &path).await;
+                self.send_stateless(&req.message, &resp, source, &path)
+                    .await;
             }
             Ok(Lookup::Retransmit(Some(bytes))) => path.send(bytes, target).await,
             Ok(Lookup::Retransmit(None) | Lookup::AckAbsorbed | Lookup::AckForDialog) => {}
@@ -133,7 +141,8 @@ impl Endpoint {
                 let reply = self.handler.handle(&req, &source);
                 let bytes = response::encode(&req.message, source.remote, &reply.response);
                 let status = reply.response.status;
-                metrics::counter!("orbit_sip_responses_total", "class" => class_of(status)).increment(1);
+                metrics::counter!("orbit_sip_responses_total", "class" => class_of(status))
+                    .increment(1);
                 debug!(
                     method = %req.method,
                     call_id = %req.call_id,
@@ -145,14 +154,24 @@ impl Endpoint {
                 );
                 match reply.delay {
                     None => {
-                        lock(&self.transactions).on_response(&req, bytes.clone(), status, Instant::now());
+                        lock(&self.transactions).on_response(
+                            &req,
+                            bytes.clone(),
+                            status,
+                            Instant::now(),
+                        );
                         path.send(bytes, target).await;
                     }
                     Some(delay) => {
                         let this = self.clone();
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
-                            lock(&this.transactions).on_response(&req, bytes.clone(), status, Instant::now());
+                            lock(&this.transactions).on_response(
+                                &req,
+                                bytes.clone(),
+                                status,
+                                Instant::now(),
+                            );
                             path.send(bytes, target).await;
                         });
                     }
@@ -161,27 +180,62 @@ impl Endpoint {
         }
     }
 
-    async fn send_stateless(&self, req: &frame::Message, resp: &Response, source: Source, path: &ReplyPath) {
-        metrics::counter!("orbit_sip_responses_total", "class" => class_of(resp.status)).increment(1);
-        let target = match (&path, req.header("via").and_then(|v| crate::uri::split_list(v).first().and_then(|f| crate::via::Via::parse(f)))) {
+    async fn send_stateless(
+        &self,
+        req: &frame::Message,
+        resp: &Response,
+        source: Source,
+        path: &ReplyPath,
+    ) {
+        metrics::counter!("orbit_sip_responses_total", "class" => class_of(resp.status))
+            .increment(1);
+        let target = match (
+            &path,
+            req.header("via").and_then(|v| {
+                crate::uri::split_list(v)
+                    .first()
+                    .and_then(|f| crate::via::Via::parse(f))
+            }),
+        ) {
             (ReplyPath::Udp(_), Some(via)) => via.response_target(source.remote),
             _ => source.remote,
         };
-        path.send(response::encode(req, source.remote, resp), target).await;
+        path.send(response::encode(req, source.remote, resp), target)
+            .await;
     }
 
     /// Answer what can be answered of a stream that cannot be framed.
-    pub async fn reject_unframeable(&self, buf: &[u8], status: u16, err: &FrameError, source: Source, tx: &mpsc::Sender<Bytes>) {
+    pub async fn reject_unframeable(
+        &self,
+        buf: &[u8],
+        status: u16,
+        err: &FrameError,
+        source: Source,
+        tx: &mpsc::Sender<Bytes>,
+    ) {
         let head_end = frame::header_end(buf).unwrap_or(buf.len());
-        let Ok(parsed) = frame::parse_lenient(&buf[..head_end.min(buf.len())], Framing::Datagram) else {
+        let Ok(parsed) = frame::parse_lenient(&buf[..head_end.min(buf.len())], Framing::Datagram)
+        else {
             return;
         };
-        if parsed.message.header("via").is_none() || !matches!(parsed.message.start, frame::StartLine::Request { .. }) {
+        if parsed.message.header("via").is_none()
+            || !matches!(parsed.message.start, frame::StartLine::Request { .. })
+        {
             return;
         }
-        let reason = if status == 513 { "Message Too Large".to_string() } else { format!("Bad Request ({err})") };
+        let reason = if status == 513 {
+            "Message Too Large".to_string()
+        } else {
+            format!("Bad Request ({err})")
+        };
         let resp = Response::new(status, reason);
-        self.send_stateless(&parsed.message, &resp, source, &ReplyPath::Stream(tx.clone())).await;
+        self.send_stateless(
+            &parsed.message,
+            &resp,
+            source,
+            &ReplyPath::Stream(tx.clone()),
+        )
+        .await;
     }
 
     /// Retransmit and expire transactions until cancelled.
@@ -264,7 +318,8 @@ impl RateLimiter {
         if self.buckets.len() < 1024 {
             return;
         }
-        self.buckets.retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(2));
+        self.buckets
+            .retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(2));
     }
 }
 

@@ -286,7 +286,11 @@ pub fn stream_message_len(buf: &[u8], max: usize) -> Result<Option<usize>, Frame
     if total > max {
         return Err(FrameError::TooLarge);
     }
-    Ok(if buf.len() >= total { Some(total) } else { None })
+    Ok(if buf.len() >= total {
+        Some(total)
+    } else {
+        None
+    })
 }
 
 /// Lines of the header section with RFC 3261 §7.3.1 folding undone
@@ -368,14 +372,20 @@ mod tests {
     #[test]
     fn rejects_negative_and_conflicting_lengths() {
         let neg = REG.replace("l: 4", "l: -4");
-        assert_eq!(parse(neg.as_bytes(), Framing::Datagram), Err(FrameError::ContentLength));
+        assert_eq!(
+            parse(neg.as_bytes(), Framing::Datagram),
+            Err(FrameError::ContentLength)
+        );
         let two = REG.replace("l: 4", "l: 4\r\nContent-Length: 5");
         assert_eq!(
             parse(two.as_bytes(), Framing::Datagram),
             Err(FrameError::ConflictingContentLength)
         );
         let long = REG.replace("l: 4", "l: 400");
-        assert_eq!(parse(long.as_bytes(), Framing::Datagram), Err(FrameError::BodyTruncated));
+        assert_eq!(
+            parse(long.as_bytes(), Framing::Datagram),
+            Err(FrameError::BodyTruncated)
+        );
     }
 
     #[test]
@@ -389,8 +399,14 @@ mod tests {
 
     #[test]
     fn start_line_needs_single_spaces() {
-        let bad = REG.replace("REGISTER sip:acme.test SIP/2.0", "REGISTER  sip:acme.test SIP/2.0");
-        assert_eq!(parse(bad.as_bytes(), Framing::Datagram), Err(FrameError::StartLine));
+        let bad = REG.replace(
+            "REGISTER sip:acme.test SIP/2.0",
+            "REGISTER  sip:acme.test SIP/2.0",
+        );
+        assert_eq!(
+            parse(bad.as_bytes(), Framing::Datagram),
+            Err(FrameError::StartLine)
+        );
     }
 
     proptest::proptest! {

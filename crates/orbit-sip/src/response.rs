@@ -95,8 +95,11 @@ pub fn encode(req: &Message, source: SocketAddr, resp: &Response) -> Bytes {
     match &resp.body {
         Some((content_type, body)) => {
             bytes.extend_from_slice(
-                format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len())
-                    .as_bytes(),
+                format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
             );
             bytes.extend_from_slice(body);
         }
@@ -122,7 +125,10 @@ mod tests {
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(text.starts_with("SIP/2.0 200 OK\r\n"));
         assert!(text.contains("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=6000;received=192.0.2.5\r\nVia: SIP/2.0/UDP p.example;branch=z9hG4bK0\r\n"));
-        assert!(text.contains(&format!("To: <sip:101@acme.test>;tag={}\r\n", stable_tag(&req))));
+        assert!(text.contains(&format!(
+            "To: <sip:101@acme.test>;tag={}\r\n",
+            stable_tag(&req)
+        )));
         assert!(text.contains("CSeq: 7 REGISTER\r\nExpires: 60\r\n"));
         assert!(text.ends_with("Content-Length: 0\r\n\r\n"));
         let again = parse(&bytes, Framing::Datagram).unwrap();

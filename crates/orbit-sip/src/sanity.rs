@@ -121,10 +121,18 @@ pub fn check(buf: &[u8], framing: Framing, limits: &Limits) -> Inbound {
     };
     for name in ["from", "to", "call-id", "cseq"] {
         if message.header(name).is_none() {
-            return reject(400, &format!("Bad Request (missing {} header)", display_name(name)), vec![]);
+            return reject(
+                400,
+                &format!("Bad Request (missing {} header)", display_name(name)),
+                vec![],
+            );
         }
         if name != "cseq" && message.count(name) > 1 {
-            return reject(400, &format!("Bad Request (more than one {} header)", display_name(name)), vec![]);
+            return reject(
+                400,
+                &format!("Bad Request (more than one {} header)", display_name(name)),
+                vec![],
+            );
         }
     }
     let cseq_value = message.header("cseq").unwrap_or("");
@@ -135,7 +143,11 @@ pub fn check(buf: &[u8], framing: Framing, limits: &Limits) -> Inbound {
         return reject(400, "Bad Request (more than one CSeq header)", vec![]);
     }
     if cseq_method != method {
-        return reject(400, "Bad Request (CSeq method does not match the request)", vec![]);
+        return reject(
+            400,
+            "Bad Request (CSeq method does not match the request)",
+            vec![],
+        );
     }
     let max_forwards = match message.header("max-forwards") {
         None => None,
@@ -146,7 +158,11 @@ pub fn check(buf: &[u8], framing: Framing, limits: &Limits) -> Inbound {
     };
     if let Some(v) = message.header("expires") {
         let v = v.trim();
-        if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) || v.parse::<u32>().is_err() {
+        if v.is_empty()
+            || v.len() > 10
+            || !v.bytes().all(|b| b.is_ascii_digit())
+            || v.parse::<u32>().is_err()
+        {
             return reject(400, "Bad Request (malformed Expires)", vec![]);
         }
     }
@@ -170,7 +186,9 @@ pub fn check(buf: &[u8], framing: Framing, limits: &Limits) -> Inbound {
     let uri = match uri::parse_uri(&uri_text) {
         Ok(u) => u,
         Err(UriError::Scheme) => return reject(416, "Unsupported URI Scheme", vec![]),
-        Err(UriError::Malformed) => return reject(400, "Bad Request (malformed Request-URI)", vec![]),
+        Err(UriError::Malformed) => {
+            return reject(400, "Bad Request (malformed Request-URI)", vec![])
+        }
     };
     if max_forwards == Some(0) && method != Method::Options && method != Method::Ack {
         return reject(483, "Too Many Hops", vec![]);
@@ -253,20 +271,47 @@ mod tests {
 
     #[test]
     fn answers_each_class_of_bad_input() {
-        assert_eq!(status(&msg("OPTIONS sip:acme.test SIP/2.0", "CSeq: 1 OPTIONS\r\n")), 0);
-        assert_eq!(status(&msg("OPTIONS sip:acme.test SIP/7.0", "CSeq: 1 OPTIONS\r\n")), 505);
-        assert_eq!(status(&msg("FOO sip:acme.test SIP/2.0", "CSeq: 1 FOO\r\n")), 501);
-        assert_eq!(status(&msg("REGISTER sip:acme.test SIP/2.0", "CSeq: 1 INVITE\r\n")), 400);
         assert_eq!(
-            status(&msg("REGISTER sip:acme.test SIP/2.0", "CSeq: 1 REGISTER\r\nMax-Forwards: 0\r\n")),
+            status(&msg("OPTIONS sip:acme.test SIP/2.0", "CSeq: 1 OPTIONS\r\n")),
+            0
+        );
+        assert_eq!(
+            status(&msg("OPTIONS sip:acme.test SIP/7.0", "CSeq: 1 OPTIONS\r\n")),
+            505
+        );
+        assert_eq!(
+            status(&msg("FOO sip:acme.test SIP/2.0", "CSeq: 1 FOO\r\n")),
+            501
+        );
+        assert_eq!(
+            status(&msg("REGISTER sip:acme.test SIP/2.0", "CSeq: 1 INVITE\r\n")),
+            400
+        );
+        assert_eq!(
+            status(&msg(
+                "REGISTER sip:acme.test SIP/2.0",
+                "CSeq: 1 REGISTER\r\nMax-Forwards: 0\r\n"
+            )),
             483
         );
         assert_eq!(
-            status(&msg("REGISTER sip:acme.test SIP/2.0", "CSeq: 1 REGISTER\r\nRequire: foo\r\n")),
+            status(&msg(
+                "REGISTER sip:acme.test SIP/2.0",
+                "CSeq: 1 REGISTER\r\nRequire: foo\r\n"
+            )),
             420
         );
-        assert_eq!(status(&msg("REGISTER http://acme.test SIP/2.0", "CSeq: 1 REGISTER\r\n")), 416);
-        let big = msg("OPTIONS sip:acme.test SIP/2.0", &format!("CSeq: 1 OPTIONS\r\nX: {}\r\n", "a".repeat(70_000)));
+        assert_eq!(
+            status(&msg(
+                "REGISTER http://acme.test SIP/2.0",
+                "CSeq: 1 REGISTER\r\n"
+            )),
+            416
+        );
+        let big = msg(
+            "OPTIONS sip:acme.test SIP/2.0",
+            &format!("CSeq: 1 OPTIONS\r\nX: {}\r\n", "a".repeat(70_000)),
+        );
         assert_eq!(status(&big), 513);
     }
 

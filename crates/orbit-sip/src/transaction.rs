@@ -210,7 +210,11 @@ impl<D: Clone> ServerTransactions<D> {
 
     /// The earliest instant `poll` has work to do, for arming one timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let resend = self.entries.values().filter_map(|e| e.resend.map(|(at, _)| at)).min();
+        let resend = self
+            .entries
+            .values()
+            .filter_map(|e| e.resend.map(|(at, _)| at))
+            .min();
         let expiry = self.order.peek().map(|Reverse((at, _))| *at);
         match (resend, expiry) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -256,7 +260,10 @@ mod tests {
         let mut tx = ServerTransactions::new(10);
         let r = req("REGISTER", "z9hG4bKa");
         assert_eq!(tx.on_request(&r, 1, false, t0), Ok(Lookup::New));
-        assert_eq!(tx.on_request(&r, 1, false, t0), Ok(Lookup::Retransmit(None)));
+        assert_eq!(
+            tx.on_request(&r, 1, false, t0),
+            Ok(Lookup::Retransmit(None))
+        );
         tx.on_response(&r, Bytes::from_static(b"200"), 200, t0);
         let later = t0 + Duration::from_secs(31);
         assert_eq!(
@@ -284,7 +291,10 @@ mod tests {
             .collect();
         assert_eq!(sends, vec![0, 1, 0, 1, 1, 1, 0, 1]);
         let ack = req("ACK", "z9hG4bKi");
-        assert_eq!(tx.on_request(&ack, 7, false, t0 + T2 * 2), Ok(Lookup::AckAbsorbed));
+        assert_eq!(
+            tx.on_request(&ack, 7, false, t0 + T2 * 2),
+            Ok(Lookup::AckAbsorbed)
+        );
         assert!(tx.poll(t0 + T2 * 3).is_empty());
         tx.poll(t0 + T2 * 2 + T4);
         assert!(tx.is_empty());

@@ -145,7 +145,12 @@ pub async fn serve_udp(endpoint: Arc<Endpoint>, socket: Arc<UdpSocket>, cancel: 
             local,
         };
         endpoint
-            .on_message(&buf[..len], Framing::Datagram, source, ReplyPath::Udp(socket.clone()))
+            .on_message(
+                &buf[..len],
+                Framing::Datagram,
+                source,
+                ReplyPath::Udp(socket.clone()),
+            )
             .await;
     }
 }
@@ -185,10 +190,19 @@ pub async fn serve_stream(
         }
         let _ = stream.set_nodelay(true);
         open.fetch_add(1, Ordering::Relaxed);
-        let (endpoint, open, cancel, tls, limits) =
-            (endpoint.clone(), open.clone(), cancel.clone(), tls.clone(), limits.clone());
+        let (endpoint, open, cancel, tls, limits) = (
+            endpoint.clone(),
+            open.clone(),
+            cancel.clone(),
+            tls.clone(),
+            limits.clone(),
+        );
         tokio::spawn(async move {
-            let transport = if tls.is_some() { Transport::Tls } else { Transport::Tcp };
+            let transport = if tls.is_some() {
+                Transport::Tls
+            } else {
+                Transport::Tcp
+            };
             let source = Source {
                 transport,
                 remote,
@@ -196,7 +210,8 @@ pub async fn serve_stream(
             };
             match tls {
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
                     match handshake.await {
                         Ok(Ok(s)) => run_stream(endpoint, s, source, limits, cancel).await,
                         _ => debug!(%remote, "tls handshake failed"),
@@ -209,8 +224,13 @@ pub async fn serve_stream(
     }
 }
 
-async fn run_stream<S>(endpoint: Arc<Endpoint>, stream: S, source: Source, limits: StreamLimits, cancel: CancellationToken)
-where
+async fn run_stream<S>(
+    endpoint: Arc<Endpoint>,
+    stream: S,
+    source: Source,
+    limits: StreamLimits,
+    cancel: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
@@ -239,7 +259,9 @@ where
                 Err(e) => {
                     // The stream cannot be re-synchronised: answer if we can, then close.
                     let status = if e == FrameError::TooLarge { 513 } else { 400 };
-                    endpoint.reject_unframeable(&buf, status, &e, source, &tx).await;
+                    endpoint
+                        .reject_unframeable(&buf, status, &e, source, &tx)
+                        .await;
                     break 'conn;
                 }
             }

@@ -77,7 +77,8 @@ fn scheme_of(raw: &str) -> Result<Scheme, UriError> {
         "sips" => Ok(Scheme::Sips),
         "tel" => Ok(Scheme::Tel),
         s if !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) =>
         {
             Err(UriError::Scheme)
         }
@@ -117,7 +118,10 @@ fn convert(uri: &rs::Uri, raw: &str, scheme: Scheme) -> SipUri {
 /// Parse an addr-spec (a bare URI, as in a Request-URI).
 pub fn parse_uri(raw: &str) -> Result<SipUri, UriError> {
     let scheme = scheme_of(raw)?;
-    if raw.bytes().any(|b| b.is_ascii_whitespace() || b == b'<' || b == b'>') {
+    if raw
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b == b'<' || b == b'>')
+    {
         return Err(UriError::Malformed);
     }
     if scheme == Scheme::Tel {
@@ -147,7 +151,10 @@ pub fn parse_uri(raw: &str) -> Result<SipUri, UriError> {
     // An IPv6 host needs its brackets (RFC 5118 §4.2): more than one colon
     // in an unbracketed host part is not a host:port.
     let after_scheme = raw.split_once(':').map(|(_, r)| r).unwrap_or("");
-    let hostport = after_scheme.rsplit_once('@').map(|(_, h)| h).unwrap_or(after_scheme);
+    let hostport = after_scheme
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(after_scheme);
     let hostport = hostport.split([';', '?']).next().unwrap_or("");
     if !hostport.starts_with('[') && hostport.matches(':').count() > 1 {
         return Err(UriError::Malformed);
@@ -323,8 +330,20 @@ mod tests {
         assert_eq!(u.user.as_deref(), Some("101"));
         assert_eq!(u.host, "acme.test");
         assert_eq!(u.port, Some(5070));
-        assert_eq!(u.param("transport").flatten().map(str::to_ascii_lowercase).as_deref(), Some("tcp"));
-        assert_eq!(parse_uri("tel:+1234;phone-context=x").unwrap().user.as_deref(), Some("+1234"));
+        assert_eq!(
+            u.param("transport")
+                .flatten()
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("tcp")
+        );
+        assert_eq!(
+            parse_uri("tel:+1234;phone-context=x")
+                .unwrap()
+                .user
+                .as_deref(),
+            Some("+1234")
+        );
         assert_eq!(parse_uri("http://x"), Err(UriError::Scheme));
         assert!(parse_uri("sip:a b@c").is_err());
     }

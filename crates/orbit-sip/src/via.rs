@@ -154,7 +154,10 @@ mod tests {
             "SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKx;rport=40000;received=192.0.2.9"
         );
         let plain = Via::parse("SIP/2.0/UDP host.example;branch=z9hG4bKy").unwrap();
-        assert_eq!(plain.response_target(src), "192.0.2.9:5060".parse().unwrap());
+        assert_eq!(
+            plain.response_target(src),
+            "192.0.2.9:5060".parse().unwrap()
+        );
     }
 
     #[test]

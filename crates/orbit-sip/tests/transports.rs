@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orbit_sip::transport::{bind_tcp, bind_udp, serve_stream, serve_udp, tls_acceptor, StreamLimits};
+use orbit_sip::transport::{
+    bind_tcp, bind_udp, serve_stream, serve_udp, tls_acceptor, StreamLimits,
+};
 use orbit_sip::{Endpoint, EndpointConfig, Handler, Reply, Request, Response, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -16,7 +18,9 @@ struct Echo;
 
 impl Handler for Echo {
     fn handle(&self, _req: &Request, source: &Source) -> Reply {
-        Response::new(200, "OK").header("X-Transport", source.transport.as_str()).into()
+        Response::new(200, "OK")
+            .header("X-Transport", source.transport.as_str())
+            .into()
     }
 }
 
@@ -43,7 +47,10 @@ async fn udp_server(ep: &Arc<Endpoint>, addr: &str, cancel: &CancellationToken) 
 
 async fn recv_text(sock: &UdpSocket) -> String {
     let mut buf = vec![0u8; 65536];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf)).await.unwrap().unwrap();
+    let (n, _) = tokio::time::timeout(Duration::from_secs(3), sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
@@ -53,16 +60,28 @@ async fn udp_v4_and_v6_answer_to_the_source_with_rport() {
     let ep = endpoint(4096);
     for bind in ["127.0.0.1:0", "[::1]:0"] {
         let server = udp_server(&ep, bind, &cancel).await;
-        let client = UdpSocket::bind(if server.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }).await.unwrap();
+        let client = UdpSocket::bind(if server.is_ipv6() {
+            "[::1]:0"
+        } else {
+            "127.0.0.1:0"
+        })
+        .await
+        .unwrap();
         // The Via names another port; with rport the answer comes back to the source anyway.
         let branch = if server.is_ipv6() { "v6" } else { "v4" };
-        client.send_to(options(branch, "192.0.2.99:5099", true).as_bytes(), server).await.unwrap();
+        client
+            .send_to(options(branch, "192.0.2.99:5099", true).as_bytes(), server)
+            .await
+            .unwrap();
         let text = recv_text(&client).await;
         assert!(text.starts_with("SIP/2.0 200 OK\r\n"), "{text}");
         let port = client.local_addr().unwrap().port();
         assert!(text.contains(&format!(";rport={port};received=")), "{text}");
         // A retransmission gets the same answer without a second handler call.
-        client.send_to(options(branch, "192.0.2.99:5099", true).as_bytes(), server).await.unwrap();
+        client
+            .send_to(options(branch, "192.0.2.99:5099", true).as_bytes(), server)
+            .await
+            .unwrap();
         assert_eq!(recv_text(&client).await, text);
     }
     // Without rport the answer goes to the Via port on the source address.
@@ -70,16 +89,26 @@ async fn udp_v4_and_v6_answer_to_the_source_with_rport() {
     let listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let via = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-    sender.send_to(options("n", &via, false).as_bytes(), server).await.unwrap();
+    sender
+        .send_to(options("n", &via, false).as_bytes(), server)
+        .await
+        .unwrap();
     assert!(recv_text(&listener).await.starts_with("SIP/2.0 200 OK"));
     // Oversize datagrams are answered 513.
-    let big = options("b", "192.0.2.99", true).replace("Max-Forwards: 70\r\n", &format!("X-Pad: {}\r\n", "x".repeat(5000)));
+    let big = options("b", "192.0.2.99", true).replace(
+        "Max-Forwards: 70\r\n",
+        &format!("X-Pad: {}\r\n", "x".repeat(5000)),
+    );
     sender.send_to(big.as_bytes(), server).await.unwrap();
     assert!(recv_text(&sender).await.starts_with("SIP/2.0 513 "));
     cancel.cancel();
 }
 
-async fn read_until(stream: &mut (impl AsyncReadExt + Unpin), needle: &str, count: usize) -> String {
+async fn read_until(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    needle: &str,
+    count: usize,
+) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -87,7 +116,10 @@ async fn read_until(stream: &mut (impl AsyncReadExt + Unpin), needle: &str, coun
         if text.matches(needle).count() >= count {
             return text;
         }
-        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         if n == 0 {
             return text;
         }
@@ -101,11 +133,21 @@ async fn tcp_frames_pipelined_and_split_messages_and_bounds_size() {
     let ep = endpoint(4096);
     let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_stream(ep.clone(), listener, None, StreamLimits::default(), cancel.clone()));
+    tokio::spawn(serve_stream(
+        ep.clone(),
+        listener,
+        None,
+        StreamLimits::default(),
+        cancel.clone(),
+    ));
 
     let mut s = TcpStream::connect(addr).await.unwrap();
     // Two messages in one write, then one split across writes.
-    let two = format!("{}{}", options("p1", "192.0.2.1", false), options("p2", "192.0.2.1", false));
+    let two = format!(
+        "{}{}",
+        options("p1", "192.0.2.1", false),
+        options("p2", "192.0.2.1", false)
+    );
     s.write_all(two.as_bytes()).await.unwrap();
     let third = options("p3", "192.0.2.1", false);
     s.write_all(&third.as_bytes()[..30]).await.unwrap();
@@ -119,8 +161,13 @@ async fn tcp_frames_pipelined_and_split_messages_and_bounds_size() {
     let endless = format!("OPTIONS sip:acme.test SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKbig\r\nFrom: <sip:a@acme.test>;tag=1\r\nTo: <sip:acme.test>\r\nCall-ID: big\r\nCSeq: 1 OPTIONS\r\nX-Pad: {}", "y".repeat(6000));
     s.write_all(endless.as_bytes()).await.unwrap();
     let mut rest = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_string(&mut rest)).await.unwrap();
-    assert!(rest.is_empty() || rest.starts_with("SIP/2.0 513") || rest.starts_with("SIP/2.0 400"), "{rest}");
+    let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_string(&mut rest))
+        .await
+        .unwrap();
+    assert!(
+        rest.is_empty() || rest.starts_with("SIP/2.0 513") || rest.starts_with("SIP/2.0 400"),
+        "{rest}"
+    );
     cancel.cancel();
 }
 
@@ -136,7 +183,13 @@ async fn tls_carries_sip() {
     let acceptor = tls_acceptor(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
     let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve_stream(ep.clone(), listener, Some(acceptor), StreamLimits::default(), cancel.clone()));
+    tokio::spawn(serve_stream(
+        ep.clone(),
+        listener,
+        Some(acceptor),
+        StreamLimits::default(),
+        cancel.clone(),
+    ));
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ck.cert.der().clone()).unwrap();
@@ -150,7 +203,13 @@ async fn tls_carries_sip() {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
-    tls.write_all(options("t", "192.0.2.1", false).replace("SIP/2.0/UDP", "SIP/2.0/TLS").as_bytes()).await.unwrap();
+    tls.write_all(
+        options("t", "192.0.2.1", false)
+            .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
     let text = read_until(&mut tls, "X-Transport: tls", 1).await;
     assert!(text.starts_with("SIP/2.0 200 OK"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -30,7 +30,11 @@ impl Directory {
 
     pub fn tenants(&self) -> Vec<Arc<Tenant>> {
         let mut v: Vec<_> = self.by_id.values().cloned().collect();
-        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.domain.cmp(&b.domain)));
+        v.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then(a.domain.cmp(&b.domain))
+        });
         v
     }
 
@@ -47,9 +51,7 @@ impl Directory {
             .filter(|e| e.tenant_id == tenant_id)
             .cloned()
             .collect();
-        v.sort_by(|a, b| {
-            (a.number.len(), &a.number).cmp(&(b.number.len(), &b.number))
-        });
+        v.sort_by(|a, b| (a.number.len(), &a.number).cmp(&(b.number.len(), &b.number)));
         v
     }
 

@@ -1,4 +1,3 @@
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
     pub id: String,
@@ -20,7 +19,6 @@ pub struct Extension {
     pub created_at: i64,
     pub updated_at: i64,
 }
-
 
 /// One registered contact of an extension.
 #[derive(Debug, Clone, PartialEq, Eq)]

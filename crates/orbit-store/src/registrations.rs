@@ -16,7 +16,9 @@ pub enum BindingOp {
         contact: String,
     },
     /// Drop everything expired at this instant (ms).
-    Expire { now_ms: i64 },
+    Expire {
+        now_ms: i64,
+    },
 }
 
 const COLUMNS: &str = "tenant_id, extension, contact, contact_params, expires_at, call_id, cseq, source, transport, user_agent, registered_at";
@@ -79,7 +81,11 @@ impl Store {
     }
 
     /// Bindings still valid at `now_ms`, for one tenant or all.
-    pub async fn bindings(&self, tenant_id: Option<&str>, now_ms: i64) -> Result<Vec<Binding>, StoreError> {
+    pub async fn bindings(
+        &self,
+        tenant_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<Binding>, StoreError> {
         let rows = match tenant_id {
             Some(t) => {
                 sqlx::query(&format!(

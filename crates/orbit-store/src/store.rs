@@ -40,10 +40,18 @@ impl Store {
                     if sqlite {
                         // WAL lets the API read while registrations are written;
                         // the busy timeout serialises writers instead of failing them.
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -64,9 +72,10 @@ impl Store {
     /// Rebuild the in-memory directory from the database.
     pub async fn reload(&self) -> Result<(), StoreError> {
         let mut dir = Directory::default();
-        for row in sqlx::query("SELECT id, name, domain, realm, created_at, updated_at FROM tenants")
-            .fetch_all(&self.pool)
-            .await?
+        for row in
+            sqlx::query("SELECT id, name, domain, realm, created_at, updated_at FROM tenants")
+                .fetch_all(&self.pool)
+                .await?
         {
             dir.put_tenant(tenant_of(&row)?);
         }
@@ -146,8 +155,17 @@ impl Store {
         Ok(t)
     }
 
-    pub async fn update_tenant(&self, id: &str, name: Option<&str>, domain: Option<&str>) -> Result<Tenant, StoreError> {
-        let mut t = (*self.directory().tenant(id).ok_or(StoreError::NotFound("tenant"))?).clone();
+    pub async fn update_tenant(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        domain: Option<&str>,
+    ) -> Result<Tenant, StoreError> {
+        let mut t = (*self
+            .directory()
+            .tenant(id)
+            .ok_or(StoreError::NotFound("tenant"))?)
+        .clone();
         if let Some(domain) = domain {
             let domain = domain.to_ascii_lowercase();
             if let Some(other) = self.directory().tenant_by_domain(&domain) {
@@ -202,7 +220,10 @@ impl Store {
         display_name: &str,
         password: &str,
     ) -> Result<Extension, StoreError> {
-        let tenant = self.directory().tenant(tenant_id).ok_or(StoreError::NotFound("tenant"))?;
+        let tenant = self
+            .directory()
+            .tenant(tenant_id)
+            .ok_or(StoreError::NotFound("tenant"))?;
         if self.directory().extension(tenant_id, number).is_some() {
             return Err(StoreError::Conflict("number"));
         }
@@ -238,7 +259,10 @@ impl Store {
         display_name: Option<&str>,
         password: Option<&str>,
     ) -> Result<Extension, StoreError> {
-        let tenant = self.directory().tenant(tenant_id).ok_or(StoreError::NotFound("tenant"))?;
+        let tenant = self
+            .directory()
+            .tenant(tenant_id)
+            .ok_or(StoreError::NotFound("tenant"))?;
         let mut e = (*self
             .directory()
             .extension(tenant_id, number)

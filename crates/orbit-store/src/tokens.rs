@@ -27,7 +27,11 @@ pub fn new_token() -> String {
 
 impl Store {
     /// Create a token for `tenant_id`; returns its record and the token text.
-    pub async fn create_token(&self, tenant_id: &str, name: &str) -> Result<(Token, String), StoreError> {
+    pub async fn create_token(
+        &self,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<(Token, String), StoreError> {
         if self.directory().tenant(tenant_id).is_none() {
             return Err(StoreError::NotFound("tenant"));
         }

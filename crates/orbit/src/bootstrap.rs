@@ -43,16 +43,25 @@ pub fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
     writeln!(f, "{token}")?;
-    println!("Admin API token (saved in {}, shown only now): {token}", path.display());
+    println!(
+        "Admin API token (saved in {}, shown only now): {token}",
+        path.display()
+    );
     Ok(token)
 }
 
 pub async fn nonce_key(store: &Store) -> anyhow::Result<NonceKey> {
     let stored = store.meta_init("nonce_key", &random_b64(32)).await?;
-    let raw = URL_SAFE_NO_PAD.decode(stored.trim()).context("stored nonce key is not base64")?;
-    let key: [u8; 32] = raw.try_into().map_err(|_| anyhow::anyhow!("stored nonce key has the wrong length"))?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(stored.trim())
+        .context("stored nonce key is not base64")?;
+    let key: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("stored nonce key has the wrong length"))?;
     Ok(NonceKey::new(key))
 }
 
@@ -63,7 +72,9 @@ pub async fn first_tenant(store: &Store, config: &Config) -> anyhow::Result<()> 
         return Ok(());
     }
     if store.directory().tenants().is_empty() {
-        let t = store.create_tenant("Default", &config.bootstrap_domain).await?;
+        let t = store
+            .create_tenant("Default", &config.bootstrap_domain)
+            .await?;
         let token = if std::env::var("ORBIT_ADMIN_TOKEN").is_ok() {
             "$ORBIT_ADMIN_TOKEN".to_string()
         } else {

@@ -138,7 +138,10 @@ impl Default for Config {
 impl Default for SipConfig {
     fn default() -> Self {
         SipConfig {
-            listen: vec!["0.0.0.0:5060".parse().expect("literal"), "[::]:5060".parse().expect("literal")],
+            listen: vec![
+                "0.0.0.0:5060".parse().expect("literal"),
+                "[::]:5060".parse().expect("literal"),
+            ],
             tls_listen: vec!["0.0.0.0:5061".parse().expect("literal")],
             tls_cert: None,
             tls_key: None,
@@ -205,12 +208,14 @@ impl Config {
     pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
         let mut c: Config = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("in {}", path.display()))?
             }
             None => Config::default(),
         };
-        c.default_listen = args.sip_listen.is_empty() && c.sip.listen == SipConfig::default().listen;
+        c.default_listen =
+            args.sip_listen.is_empty() && c.sip.listen == SipConfig::default().listen;
         if let Some(d) = &args.data_dir {
             c.data_dir = d.clone();
         }
@@ -261,13 +266,19 @@ impl Config {
         }
         self.algorithms()?;
         let r = &self.registrar;
-        if r.min_expires == 0 || r.min_expires > r.max_expires || r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+        if r.min_expires == 0
+            || r.min_expires > r.max_expires
+            || r.default_expires < r.min_expires
+            || r.default_expires > r.max_expires
+        {
             bail!("registrar: need 0 < min_expires <= default_expires <= max_expires");
         }
         if r.max_contacts == 0 {
             bail!("registrar.max_contacts must be at least 1");
         }
-        if self.guard.enabled && (self.guard.delay_after == 0 || self.guard.block_after < self.guard.delay_after) {
+        if self.guard.enabled
+            && (self.guard.delay_after == 0 || self.guard.block_after < self.guard.delay_after)
+        {
             bail!("guard: need 0 < delay_after <= block_after");
         }
         if self.auth.nonce_ttl_s == 0 {
@@ -284,7 +295,7 @@ impl Config {
             .context("rtp_ports must look like LOW-HIGH, e.g. 10000-20000")?;
         let lo: u16 = lo.trim().parse().context("rtp_ports: LOW is not a port")?;
         let hi: u16 = hi.trim().parse().context("rtp_ports: HIGH is not a port")?;
-        if lo < 1024 || lo >= hi || lo % 2 != 0 {
+        if lo < 1024 || lo >= hi || !lo.is_multiple_of(2) {
             bail!("rtp_ports: need an even LOW >= 1024 below HIGH");
         }
         Ok((lo, hi))
@@ -308,7 +319,10 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(u) => u.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("orbit.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("orbit.db").display()
+            ),
         }
     }
 }
@@ -334,7 +348,10 @@ mod tests {
         assert_eq!(c.http.listen.port(), 9000);
         assert_eq!(c.algorithms().unwrap(), vec![orbit_auth::Algorithm::Md5]);
         std::fs::write(&file, "[media]\nrtp_ports = \"20000-10000\"\n").unwrap();
-        assert!(Config::load(&args).unwrap_err().to_string().contains("rtp_ports"));
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("rtp_ports"));
         std::fs::write(&file, "unknown_key = 1\n").unwrap();
         assert!(format!("{:#}", Config::load(&args).unwrap_err()).contains("unknown_key"));
         let _ = std::fs::remove_dir_all(&dir);

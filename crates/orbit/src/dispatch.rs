@@ -24,12 +24,18 @@ impl Handler for Dispatcher {
                 .header("Supported", "")
                 .into(),
             // No dialogs exist yet for these to belong to.
-            Method::Bye | Method::Cancel => Response::new(481, "Call/Transaction Does Not Exist").into(),
+            Method::Bye | Method::Cancel => {
+                Response::new(481, "Call/Transaction Does Not Exist").into()
+            }
             Method::Invite => match offer_problem(req) {
                 Some(resp) => resp.into(),
-                None => Response::new(501, "Not Implemented").header("Allow", ALLOW).into(),
+                None => Response::new(501, "Not Implemented")
+                    .header("Allow", ALLOW)
+                    .into(),
             },
-            _ => Response::new(501, "Not Implemented").header("Allow", ALLOW).into(),
+            _ => Response::new(501, "Not Implemented")
+                .header("Allow", ALLOW)
+                .into(),
         }
     }
 }
@@ -52,9 +58,10 @@ fn offer_problem(req: &Request) -> Option<Response> {
             t.eq_ignore_ascii_case(sdp) || t == "*/*" || t.eq_ignore_ascii_case("application/*")
         });
         if !ok {
-            return Some(
-                Response::new(406, "Not Acceptable").header("Warning", "399 orbit \"only application/sdp bodies are supported\""),
-            );
+            return Some(Response::new(406, "Not Acceptable").header(
+                "Warning",
+                "399 orbit \"only application/sdp bodies are supported\"",
+            ));
         }
     }
     None

@@ -9,7 +9,11 @@ mod server;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "orbit", version, about = "Orbit PBX: SIP registrar and call server with enhanced call park")]
+#[command(
+    name = "orbit",
+    version,
+    about = "Orbit PBX: SIP registrar and call server with enhanced call park"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +37,10 @@ fn main() -> std::process::ExitCode {
                 }
             };
             server::init_logging(&config);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("orbit: cannot start the runtime: {e}");

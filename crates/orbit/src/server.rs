@@ -9,7 +9,9 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use orbit_auth::GuardConfig;
 use orbit_registrar::{AuthConfig, Authenticator, Registrar, RegistrarConfig};
 use orbit_sip::sanity::Limits;
-use orbit_sip::transport::{bind_tcp, bind_udp, serve_stream, serve_udp, tls_acceptor, StreamLimits};
+use orbit_sip::transport::{
+    bind_tcp, bind_udp, serve_stream, serve_udp, tls_acceptor, StreamLimits,
+};
 use orbit_sip::{Endpoint, EndpointConfig};
 use orbit_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +24,9 @@ use crate::dispatch::{Dispatcher, ALLOW};
 pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORBIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_format == "json" {
         builder.json().init();
     } else {
@@ -33,8 +37,12 @@ pub fn init_logging(config: &Config) {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let prometheus = PrometheusBuilder::new().install_recorder().context("installing metrics recorder")?;
-    let store = Store::open(&config.database_url()).await.context("opening the database")?;
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing metrics recorder")?;
+    let store = Store::open(&config.database_url())
+        .await
+        .context("opening the database")?;
     let admin_token = bootstrap::admin_token(&config.data_dir)?;
     let nonce_key = bootstrap::nonce_key(&store).await?;
     bootstrap::first_tenant(&store, &config).await?;
@@ -100,14 +108,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("binding SIP on {addr}")),
         };
         tokio::spawn(serve_udp(endpoint.clone(), Arc::new(udp), cancel.clone()));
-        tokio::spawn(serve_stream(endpoint.clone(), tcp, None, stream_limits.clone(), cancel.clone()));
+        tokio::spawn(serve_stream(
+            endpoint.clone(),
+            tcp,
+            None,
+            stream_limits.clone(),
+            cancel.clone(),
+        ));
         listening.push(format!("udp+tcp {addr}"));
     }
     if let (Some(cert), Some(key)) = (&config.sip.tls_cert, &config.sip.tls_key) {
         let acceptor = tls_acceptor(cert, key)?;
         for addr in &config.sip.tls_listen {
             let tcp = bind_tcp(*addr).with_context(|| format!("binding SIP TLS on {addr}"))?;
-            tokio::spawn(serve_stream(endpoint.clone(), tcp, Some(acceptor.clone()), stream_limits.clone(), cancel.clone()));
+            tokio::spawn(serve_stream(
+                endpoint.clone(),
+                tcp,
+                Some(acceptor.clone()),
+                stream_limits.clone(),
+                cancel.clone(),
+            ));
             listening.push(format!("tls {addr}"));
         }
     }

@@ -38,15 +38,36 @@ fn acceptable(expect: &str, outcome: &Outcome) -> bool {
 async fn every_torture_message_gets_the_answer_the_rfc_asks_for() {
     let dir = std::env::temp_dir().join(format!("orbit-torture-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = orbit_store::Store::open(&format!("sqlite://{}?mode=rwc", dir.join("t.db").display())).await.unwrap();
+    let store =
+        orbit_store::Store::open(&format!("sqlite://{}?mode=rwc", dir.join("t.db").display()))
+            .await
+            .unwrap();
     // The corpus addresses these domains; they exist so the registrar gets that far.
-    for d in ["example.com", "example.net", "biloxi.example.com", "atlanta.example.com"] {
+    for d in [
+        "example.com",
+        "example.net",
+        "biloxi.example.com",
+        "atlanta.example.com",
+    ] {
         store.create_tenant(d, d).await.unwrap();
     }
-    let auth = Arc::new(Authenticator::new(AuthConfig::default(), orbit_auth::NonceKey::new([1; 32])));
-    let registrar = Registrar::start(store, auth, RegistrarConfig::default(), CancellationToken::new()).await.unwrap();
+    let auth = Arc::new(Authenticator::new(
+        AuthConfig::default(),
+        orbit_auth::NonceKey::new([1; 32]),
+    ));
+    let registrar = Registrar::start(
+        store,
+        auth,
+        RegistrarConfig::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let dispatcher = Dispatcher { registrar };
-    let limits = Limits { max_message_size: 65_535, allow: ALLOW.into() };
+    let limits = Limits {
+        max_message_size: 65_535,
+        allow: ALLOW.into(),
+    };
     let source = Source {
         transport: Transport::Udp,
         remote: "192.0.2.10:5060".parse().unwrap(),
@@ -62,17 +83,24 @@ async fn every_torture_message_gets_the_answer_the_rfc_asks_for() {
         let alt = note
             .split("Alt:")
             .nth(1)
-            .and_then(|a| a.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| !w.is_empty()))
+            .and_then(|a| {
+                a.split(|c: char| !c.is_ascii_alphanumeric())
+                    .find(|w| !w.is_empty())
+            })
             .unwrap_or(expect);
         let bytes = std::fs::read(corpus().join(file)).unwrap();
         let outcome = match check(&bytes, Framing::Datagram, &limits) {
             Inbound::Drop(_) | Inbound::Response(_) => Outcome::Silent,
             Inbound::Reject(r) => Outcome::Status(r.status),
-            Inbound::Request(req) => Outcome::Status(dispatcher.handle(&req, &source).response.status),
+            Inbound::Request(req) => {
+                Outcome::Status(dispatcher.handle(&req, &source).response.status)
+            }
         };
         count += 1;
         if !acceptable(expect, &outcome) && !acceptable(alt, &outcome) {
-            failures.push(format!("{file}: expected {expect} (alt {alt}), got {outcome:?}"));
+            failures.push(format!(
+                "{file}: expected {expect} (alt {alt}), got {outcome:?}"
+            ));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
