@@ -32,7 +32,7 @@ def cmd_gen(a):
     with open(csv, "w") as f:
         f.write("SEQUENTIAL\n")
         for n in users:
-            f.write(f"{n};[authentication username={n} password=pw{n}];{a.domain}\n")
+            f.write(f"{n};[authentication username={n} password={a.pw_prefix}{n}];{a.domain}\n")
 
     db = os.path.join(a.out, "dbtext")
     os.makedirs(db, exist_ok=True)
@@ -41,7 +41,7 @@ def cmd_gen(a):
         f.write("id(int,auto) username(string) domain(string) password(string) "
                 "ha1(string) ha1b(string) \n")
         for i, n in enumerate(users, 1):
-            u, p = str(n), f"pw{n}"
+            u, p = str(n), f"{a.pw_prefix}{n}"
             ha1 = hashlib.md5(f"{u}:{realm}:{p}".encode()).hexdigest()
             ha1b = hashlib.md5(f"{u}@{a.domain}:{realm}:{p}".encode()).hexdigest()
             f.write(f"{i}:{u}:{a.domain}:{p}:{ha1}:{ha1b}\n")
@@ -50,7 +50,7 @@ def cmd_gen(a):
         f.write("id(int,auto) key_name(string) key_type(int) value_type(int) "
                 "key_value(string) expires(int) \n")
         for i, n in enumerate(users, 1):
-            f.write(f"{i}:{n}:0:0:pw{n}:0\n")
+            f.write(f"{i}:{n}:0:0:{a.pw_prefix}{n}:0\n")
     # empty location table + version table, taken from the installed schema
     for t in ("location", "version"):
         shutil.copy(os.path.join(DBTEXT_SCHEMA, t), os.path.join(db, t))
@@ -64,6 +64,9 @@ def cmd_wait_http(a):
     host, port = a.hostport.rsplit(":", 1)
     deadline = time.time() + a.timeout
     while time.time() < deadline:
+        if a.pid and not os.path.exists(f"/proc/{a.pid}"):
+            print(f"process {a.pid} exited", file=sys.stderr)
+            return 1
         try:
             c = http.client.HTTPConnection(host, int(port), timeout=2)
             c.request("GET", a.path)
@@ -108,7 +111,7 @@ def cmd_seed_orbit(a):
     bad = 0
     for n in range(a.first, a.first + a.count):
         st, body = post(f"/api/v1/tenants/{a.domain}/extensions",
-                        {"number": str(n), "password": f"pw{n}",
+                        {"number": str(n), "password": f"{a.pw_prefix}{n}",
                          "display_name": f"U {n}"})
         if st not in (201, 409):
             bad += 1
@@ -271,6 +274,8 @@ def cmd_step(a):
            "-i", "127.0.0.1", "-p", str(a.uac_port), "-t", "u1",
            "-r", str(a.rate), "-rp", "1000", "-m", str(calls), "-l", str(limit),
            "-buff_size", "4194304",
+           # digest uri = Request-URI (sipp's default would be sip:<remote ip:port>)
+           "-auth_uri", f"sip:{a.domain}",
            "-recv_timeout", str(a.recv_timeout_ms),
            "-timeout", f"{a.duration + a.recv_timeout_ms // 1000 + 10}s",
            "-max_recv_loops", "100000", "-max_sched_loops", "100000",
@@ -505,11 +510,13 @@ def main():
     g.add_argument("--first", type=int, default=10000)
     g.add_argument("--count", type=int, default=3000)
     g.add_argument("--domain", default="bench.test")
+    g.add_argument("--pw-prefix", default="benchpw")
 
     w = sub.add_parser("wait-http")
     w.add_argument("hostport")
     w.add_argument("--path", default="/healthz")
     w.add_argument("--timeout", type=float, default=30)
+    w.add_argument("--pid", type=int, default=0, help="give up if it exits")
 
     s = sub.add_parser("seed-orbit")
     s.add_argument("hostport")
@@ -517,6 +524,7 @@ def main():
     s.add_argument("--domain", default="bench.test")
     s.add_argument("--first", type=int, default=10000)
     s.add_argument("--count", type=int, default=3000)
+    s.add_argument("--pw-prefix", default="benchpw")
 
     st = sub.add_parser("step")
     st.add_argument("--target", required=True)
@@ -532,6 +540,7 @@ def main():
     st.add_argument("--scenario", required=True)
     st.add_argument("--users", required=True)
     st.add_argument("--uac-port", type=int, default=47070)
+    st.add_argument("--domain", default="bench.test")
     st.add_argument("--uac-cpu", type=int, default=None)
     st.add_argument("--recv-timeout-ms", type=int, default=5000)
     st.add_argument("--sipp", default="/usr/bin/sipp")

@@ -35,6 +35,8 @@ if [[ "$QUICK" == 1 ]]; then QUIET_WAIT=${QUIET_WAIT:-20}; else QUIET_WAIT=${QUI
 USERS=${USERS:-3000}
 FIRST_USER=${FIRST_USER:-10000}
 DOMAIN=${DOMAIN:-bench.test}
+# password of user N is "${PW_PREFIX}N" (Orbit requires 8..128 characters)
+PW_PREFIX=${PW_PREFIX:-benchpw}
 
 # loopback ports (127.0.0.1 only)
 ORBIT_SIP_PORT=${ORBIT_SIP_PORT:-47060}
@@ -53,7 +55,8 @@ KAM_SHM=${KAM_SHM:-256}           # shared memory, MB
 KAM_PKG=${KAM_PKG:-16}            # private memory per process, MB
 KAM_AUTH=${KAM_AUTH:-db}          # auth of target "kamailio": db (auth_db over db_text) | htable
 
-ORBIT_TOKEN=${ORBIT_TOKEN:-secret}
+# admin token for seeding (Orbit refuses tokens shorter than 8 characters)
+ORBIT_TOKEN=${ORBIT_TOKEN:-bench-secret}
 
 RESDIR=${RESDIR:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 DATA=$RESDIR/data
@@ -82,7 +85,7 @@ mkdir -p "$RESDIR"
   echo "kamailio: $($KAMAILIO -v 2>/dev/null | head -1 || true)"
   echo "orbit: $ORBIT_BIN $( [[ -x $ORBIT_BIN ]] && stat -c '%y' "$ORBIT_BIN" || echo '(missing)')"
   echo "TARGETS=$TARGETS RATES=$RATES DURATION=$DURATION QUICK=$QUICK"
-  echo "USERS=$USERS FIRST_USER=$FIRST_USER DOMAIN=$DOMAIN RECV_TIMEOUT_MS=$RECV_TIMEOUT_MS"
+  echo "USERS=$USERS FIRST_USER=$FIRST_USER DOMAIN=$DOMAIN PW_PREFIX=$PW_PREFIX RECV_TIMEOUT_MS=$RECV_TIMEOUT_MS"
   echo "PIN=$PIN SERVER_CPU=$SERVER_CPU UAC_CPU=$UAC_CPU"
   echo "KAM_CHILDREN=$KAM_CHILDREN KAM_SHM=$KAM_SHM KAM_PKG=$KAM_PKG KAM_AUTH=$KAM_AUTH"
   echo "QUIET=$QUIET QUIET_PCT=$QUIET_PCT NOISY_PCT=$NOISY_PCT QUIET_WAIT=$QUIET_WAIT"
@@ -90,7 +93,8 @@ mkdir -p "$RESDIR"
 } > "$RESDIR/env.txt"
 cat "$RESDIR/env.txt" >&2
 
-$PY "$HERE/bench.py" gen --out "$DATA" --first "$FIRST_USER" --count "$USERS" --domain "$DOMAIN" >&2
+$PY "$HERE/bench.py" gen --out "$DATA" --first "$FIRST_USER" --count "$USERS" --domain "$DOMAIN" \
+    --pw-prefix "$PW_PREFIX" >&2
 
 # ----------------------------------------------------------- process mgmt
 SERVER_PID=""
@@ -131,10 +135,10 @@ start_orbit() {
       --http-listen "127.0.0.1:$ORBIT_HTTP_PORT" \
       --config "$HERE/orbit.toml" > "$RESDIR/orbit/server.log" 2>&1 &
   SERVER_PID=$!
-  $PY "$HERE/bench.py" wait-http "127.0.0.1:$ORBIT_HTTP_PORT" --timeout 30 \
-    || { log "orbit did not become healthy; see $RESDIR/orbit/server.log"; return 1; }
+  $PY "$HERE/bench.py" wait-http "127.0.0.1:$ORBIT_HTTP_PORT" --timeout 30 --pid "$SERVER_PID" \
+    || { log "orbit did not become healthy; see $RESDIR/orbit/server.log:"; tail -5 "$RESDIR/orbit/server.log" >&2; return 1; }
   $PY "$HERE/bench.py" seed-orbit "127.0.0.1:$ORBIT_HTTP_PORT" --token "$ORBIT_TOKEN" \
-      --domain "$DOMAIN" --first "$FIRST_USER" --count "$USERS" >&2 \
+      --domain "$DOMAIN" --first "$FIRST_USER" --count "$USERS" --pw-prefix "$PW_PREFIX" >&2 \
     || { log "orbit seeding failed"; return 1; }
   wait_udp "$ORBIT_SIP_PORT" 10 || { log "orbit SIP port not bound"; return 1; }
   TARGET_ADDR=127.0.0.1:$ORBIT_SIP_PORT
@@ -186,7 +190,7 @@ step() {  # target rate duration [extra args]
       --rate "$r" --duration "$d" --outdir "$RESDIR" \
       --scenario "$HERE/register_auth.xml" --users "$DATA/users.csv" \
       --uac-port "$UAC_PORT" --recv-timeout-ms "$RECV_TIMEOUT_MS" --sipp "$SIPP" \
-      --noisy-pct "$NOISY_PCT" \
+      --noisy-pct "$NOISY_PCT" --domain "$DOMAIN" \
       "${UAC_PIN_ARG[@]}" "$@"
 }
 

@@ -4,6 +4,7 @@
 //! It knows nothing of tenants, registrations or calls: requests that pass
 //! the checks go to a [`Handler`], once per transaction.
 
+pub mod client;
 pub mod endpoint;
 pub mod frame;
 pub mod request;
