@@ -47,12 +47,19 @@ pub fn same_contact(a: &SipUri, b: &SipUri) -> bool {
 #[derive(Debug, Default)]
 pub struct Location {
     map: HashMap<(String, String), Vec<Binding>>,
+    /// Expiry last written to the store, per (tenant, extension, contact).
+    /// A refresh that changes nothing but the expiry is written only once
+    /// the stored expiry covers less than half of the new interval: after a
+    /// restart the binding then still outlives the phone's next refresh,
+    /// and a phone refreshing every minute does not cost a write a minute.
+    persisted: HashMap<(String, String, String), i64>,
 }
 
 impl Location {
     pub fn load(bindings: Vec<Binding>) -> Location {
         let mut loc = Location::default();
         for b in bindings {
+            loc.persisted.insert((b.tenant_id.clone(), b.extension.clone(), b.contact.clone()), b.expires_at);
             loc.map
                 .entry((b.tenant_id.clone(), b.extension.clone()))
                 .or_default()
@@ -133,6 +140,17 @@ impl Location {
                 user_agent: meta.user_agent.clone(),
                 registered_at: existing.map(|i| list[i].registered_at).unwrap_or(now_ms),
             };
+            let unchanged = existing.is_some_and(|i| {
+                let old = &list[i];
+                old.contact == binding.contact
+                    && old.contact_params == binding.contact_params
+                    && old.call_id == binding.call_id
+                    && old.source == binding.source
+                    && old.user_agent == binding.user_agent
+            });
+            let pkey = (binding.tenant_id.clone(), binding.extension.clone(), binding.contact.clone());
+            let stored = self.persisted.get(&pkey).copied().unwrap_or(i64::MIN);
+            let covered = stored.saturating_sub(now_ms) >= (binding.expires_at - now_ms) / 2;
             match existing {
                 Some(i) => {
                     if list[i].contact != binding.contact {
@@ -146,7 +164,10 @@ impl Location {
                 }
                 None => list.push(binding.clone()),
             }
-            ops.push(BindingOp::Upsert(binding));
+            if !(unchanged && covered) {
+                self.persisted.insert(pkey, binding.expires_at);
+                ops.push(BindingOp::Upsert(binding));
+            }
         }
         // Over the bound, the least recently refreshed contacts make room:
         // a phone that rebooted leaves a stale binding behind more often than
@@ -168,6 +189,11 @@ impl Location {
                 contact: old.contact,
             });
         }
+        for op in &ops {
+            if let BindingOp::Remove { tenant_id, extension, contact } = op {
+                self.persisted.remove(&(tenant_id.clone(), extension.clone(), contact.clone()));
+            }
+        }
         if list.is_empty() {
             self.map.remove(&key);
         } else {
@@ -178,6 +204,7 @@ impl Location {
 
     /// Remove every binding of an extension (`Contact: *`).
     pub fn remove_all(&mut self, tenant_id: &str, extension: &str) -> Vec<BindingOp> {
+        self.persisted.retain(|(t, e, _), _| !(t == tenant_id && e == extension));
         self.map
             .remove(&(tenant_id.to_string(), extension.to_string()))
             .unwrap_or_default()
@@ -193,6 +220,7 @@ impl Location {
     /// Drop expired bindings; returns how many went.
     pub fn expire(&mut self, now_ms: i64) -> usize {
         let before = self.count();
+        self.persisted.retain(|_, at| *at > now_ms);
         self.map.retain(|_, list| {
             list.retain(|b| b.expires_at > now_ms);
             !list.is_empty()
@@ -201,10 +229,12 @@ impl Location {
     }
 
     pub fn forget_tenant(&mut self, tenant_id: &str) {
+        self.persisted.retain(|(t, _, _), _| t != tenant_id);
         self.map.retain(|(t, _), _| t != tenant_id);
     }
 
     pub fn forget_extension(&mut self, tenant_id: &str, extension: &str) {
+        self.persisted.retain(|(t, e, _), _| !(t == tenant_id && e == extension));
         self.map
             .remove(&(tenant_id.to_string(), extension.to_string()));
     }
@@ -281,6 +311,22 @@ mod tests {
         )
         .unwrap();
         assert!(loc.get("t", "101").is_empty());
+    }
+
+    #[test]
+    fn plain_refreshes_are_written_only_when_the_stored_expiry_runs_short() {
+        let mut loc = Location::default();
+        let c = [upd("sip:101@192.0.2.1", 3600)];
+        assert_eq!(loc.apply("t", "101", &c, &meta("c", 1), 0, 5).unwrap().len(), 1);
+        // A minute later the stored expiry still covers more than half.
+        assert!(loc.apply("t", "101", &c, &meta("c", 2), 60_000, 5).unwrap().is_empty());
+        assert_eq!(loc.get("t", "101")[0].expires_at, 3_660_000);
+        // Half an hour later it no longer does.
+        assert_eq!(loc.apply("t", "101", &c, &meta("c", 3), 1_900_000, 5).unwrap().len(), 1);
+        // A change of source is always written.
+        let mut moved = meta("c", 4);
+        moved.source = "udp:192.0.2.2:5060".into();
+        assert_eq!(loc.apply("t", "101", &c, &moved, 1_900_001, 5).unwrap().len(), 1);
     }
 
     #[test]
