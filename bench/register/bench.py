@@ -161,6 +161,20 @@ def proc_ticks(pids):
 PF_KTHREAD = 0x00200000
 
 
+def proc_io(pids):
+    """(write syscalls, bytes written to storage) summed over the processes."""
+    sysw = wb = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/io") as f:
+                kv = dict(l.split(": ") for l in f.read().splitlines())
+            sysw += int(kv.get("syscw", 0))
+            wb += int(kv.get("write_bytes", 0))
+        except (OSError, ValueError):
+            continue
+    return sysw, wb
+
+
 def all_proc_ticks():
     """{pid: (utime+stime, is_kernel_thread)} for every process."""
     out = {}
@@ -296,6 +310,7 @@ def cmd_step(a):
         loadavg = f.read().split()[0]
     srv_port = int(a.server.rsplit(":", 1)[1])
     d0, e0 = udp_drops([srv_port, a.uac_port]), udp_rcvbuf_errors()
+    io0 = proc_io(srv_pids)
     s0, a0, w0 = proc_ticks(srv_pids), all_proc_ticks(), time.time()
     out = open(os.path.join(stepdir, "sipp.out"), "w")
     p = subprocess.Popen(cmd, cwd=stepdir, stdout=out, stderr=subprocess.STDOUT,
@@ -321,6 +336,7 @@ def cmd_step(a):
     p.returncode = os.waitstatus_to_exitcode(status)
     s1, a1, w1 = proc_ticks(srv_pids), all_proc_ticks(), time.time()
     d1, e1 = udp_drops([srv_port, a.uac_port]), udp_rcvbuf_errors()
+    io1 = proc_io(srv_pids)
     out.close()
     wall = w1 - w0
     # server CPU over the offered window [start, start + duration] (the
@@ -352,7 +368,11 @@ def cmd_step(a):
            # sipp ran (sampled every 0.25 s, may miss the final instants)
            "server_udp_drops": d1[srv_port] - d0[srv_port],
            "uac_udp_drops": uac_drops,
-           "udp_rcvbuf_errors_total": e1 - e0, "server_pids": len(srv_pids)}
+           "udp_rcvbuf_errors_total": e1 - e0,
+           # server's write-type syscalls (incl. UDP sends) and bytes it
+           # caused to be written to storage (/proc/<pid>/io)
+           "server_write_syscalls": io1[0] - io0[0],
+           "server_storage_write_bytes": io1[1] - io0[1], "server_pids": len(srv_pids)}
 
     rows = []
     try:

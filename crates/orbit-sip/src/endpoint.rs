@@ -53,7 +53,7 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             limits: Limits::default(),
-            max_transactions: 262_144,
+            max_transactions: 524_288,
             rate_limit_per_source: 500,
         }
     }
@@ -241,6 +241,7 @@ impl Endpoint {
     /// Retransmit and expire transactions until cancelled.
     pub async fn run_timers(self: Arc<Self>, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut last_sweep = Instant::now();
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -256,7 +257,10 @@ impl Endpoint {
                 let (path, target) = r.destination;
                 path.send(r.bytes, target).await;
             }
-            lock(&self.rate).sweep(Instant::now());
+            if last_sweep.elapsed() >= Duration::from_secs(5) {
+                last_sweep = Instant::now();
+                lock(&self.rate).sweep(last_sweep);
+            }
         }
     }
 }

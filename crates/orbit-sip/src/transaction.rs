@@ -88,6 +88,9 @@ pub struct ServerTransactions<D> {
     /// Expiry instants, earliest first; entries whose expiry moved since
     /// are skipped when popped.
     order: BinaryHeap<Reverse<(Instant, TxKey)>>,
+    /// Timer G instants, earliest first, so `poll` touches only what is due
+    /// (the table holds every transaction of the last 32 s).
+    resends: BinaryHeap<Reverse<(Instant, TxKey)>>,
     capacity: usize,
 }
 
@@ -101,6 +104,7 @@ impl<D: Clone> ServerTransactions<D> {
         ServerTransactions {
             entries: HashMap::new(),
             order: BinaryHeap::new(),
+            resends: BinaryHeap::new(),
             capacity,
         }
     }
@@ -140,6 +144,7 @@ impl<D: Clone> ServerTransactions<D> {
         }
         if self.entries.len() >= self.capacity {
             self.expire(now);
+            self.evict_completed();
             if self.entries.len() >= self.capacity {
                 return Err(Overloaded);
             }
@@ -177,6 +182,7 @@ impl<D: Clone> ServerTransactions<D> {
             // Non-2xx to INVITE: Timer H bounds the wait for ACK.
             (true, false, false) => {
                 e.resend = Some((now + T1, T1));
+                self.resends.push(Reverse((now + T1, key.clone())));
                 64 * T1
             }
             (true, true, false) => 64 * T1,
@@ -193,33 +199,65 @@ impl<D: Clone> ServerTransactions<D> {
     pub fn poll(&mut self, now: Instant) -> Vec<Retransmission<D>> {
         self.expire(now);
         let mut due = Vec::new();
-        for e in self.entries.values_mut() {
-            if let (Some((at, interval)), Some(bytes)) = (e.resend, &e.last) {
-                if at <= now {
-                    let next = (interval * 2).min(T2);
-                    e.resend = Some((now + next, next));
-                    due.push(Retransmission {
-                        destination: e.destination.clone(),
-                        bytes: bytes.clone(),
-                    });
-                }
+        while let Some(Reverse((at, _))) = self.resends.peek() {
+            if *at > now {
+                break;
             }
+            let Some(Reverse((at, key))) = self.resends.pop() else {
+                break;
+            };
+            let Some(e) = self.entries.get_mut(&key) else {
+                continue;
+            };
+            // Skip stale heap positions (ACKed, or rescheduled since).
+            let (Some((when, interval)), Some(bytes)) = (e.resend, &e.last) else {
+                continue;
+            };
+            if when != at {
+                continue;
+            }
+            let next = (interval * 2).min(T2);
+            e.resend = Some((now + next, next));
+            self.resends.push(Reverse((now + next, key)));
+            due.push(Retransmission {
+                destination: e.destination.clone(),
+                bytes: bytes.clone(),
+            });
         }
         due
     }
 
     /// The earliest instant `poll` has work to do, for arming one timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let resend = self
-            .entries
-            .values()
-            .filter_map(|e| e.resend.map(|(at, _)| at))
-            .min();
+        let resend = self.resends.peek().map(|Reverse((at, _))| *at);
         let expiry = self.order.peek().map(|Reverse((at, _))| *at);
         match (resend, expiry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// When full, completed non-INVITE transactions (kept only to answer
+    /// retransmissions during Timer J) go first, oldest first, so a burst
+    /// degrades retransmission absorption instead of refusing new requests.
+    /// Work in progress and INVITE transactions are never evicted.
+    fn evict_completed(&mut self) {
+        let target = self.capacity - (self.capacity / 16).max(1);
+        let mut keep = Vec::new();
+        while self.entries.len() > target {
+            let Some(Reverse((at, key))) = self.order.pop() else {
+                break;
+            };
+            match self.entries.get(&key) {
+                Some(e) if e.expires == at && e.last.is_some() && !e.invite => {
+                    self.entries.remove(&key);
+                    metrics::counter!("orbit_sip_transactions_evicted_total").increment(1);
+                }
+                Some(e) if e.expires == at => keep.push(Reverse((at, key))),
+                _ => {}
+            }
+        }
+        self.order.extend(keep);
     }
 
     fn expire(&mut self, now: Instant) {
@@ -298,6 +336,25 @@ mod tests {
         assert!(tx.poll(t0 + T2 * 3).is_empty());
         tx.poll(t0 + T2 * 2 + T4);
         assert!(tx.is_empty());
+    }
+
+    #[test]
+    fn when_full_the_oldest_completed_go_first() {
+        let t0 = Instant::now();
+        let mut tx = ServerTransactions::new(4);
+        let reqs: Vec<_> = (0..4).map(|i| req("OPTIONS", &format!("z9hG4bKe{i}"))).collect();
+        for (i, r) in reqs.iter().enumerate() {
+            let at = t0 + Duration::from_millis(i as u64);
+            assert_eq!(tx.on_request(r, 0, false, at), Ok(Lookup::New));
+            if i < 3 {
+                tx.on_response(r, Bytes::from_static(b"200"), 200, at);
+            }
+        }
+        let next = req("OPTIONS", "z9hG4bKe9");
+        assert_eq!(tx.on_request(&next, 0, false, t0), Ok(Lookup::New));
+        // The oldest answered one is gone; the unanswered one is kept.
+        assert_eq!(tx.on_request(&reqs[0], 0, false, t0), Ok(Lookup::New));
+        assert_eq!(tx.on_request(&reqs[3], 0, false, t0), Ok(Lookup::Retransmit(None)));
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl Default for SipConfig {
             tls_key: None,
             max_message_size: 65_535,
             rate_limit_per_source: 500,
-            max_transactions: 262_144,
+            max_transactions: 524_288,
             max_tcp_connections: 10_000,
             tcp_idle_timeout_s: 600,
         }
