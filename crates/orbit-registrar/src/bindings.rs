@@ -59,7 +59,10 @@ impl Location {
     pub fn load(bindings: Vec<Binding>) -> Location {
         let mut loc = Location::default();
         for b in bindings {
-            loc.persisted.insert((b.tenant_id.clone(), b.extension.clone(), b.contact.clone()), b.expires_at);
+            loc.persisted.insert(
+                (b.tenant_id.clone(), b.extension.clone(), b.contact.clone()),
+                b.expires_at,
+            );
             loc.map
                 .entry((b.tenant_id.clone(), b.extension.clone()))
                 .or_default()
@@ -148,7 +151,11 @@ impl Location {
                     && old.source == binding.source
                     && old.user_agent == binding.user_agent
             });
-            let pkey = (binding.tenant_id.clone(), binding.extension.clone(), binding.contact.clone());
+            let pkey = (
+                binding.tenant_id.clone(),
+                binding.extension.clone(),
+                binding.contact.clone(),
+            );
             let stored = self.persisted.get(&pkey).copied().unwrap_or(i64::MIN);
             let covered = stored.saturating_sub(now_ms) >= (binding.expires_at - now_ms) / 2;
             match existing {
@@ -190,8 +197,14 @@ impl Location {
             });
         }
         for op in &ops {
-            if let BindingOp::Remove { tenant_id, extension, contact } = op {
-                self.persisted.remove(&(tenant_id.clone(), extension.clone(), contact.clone()));
+            if let BindingOp::Remove {
+                tenant_id,
+                extension,
+                contact,
+            } = op
+            {
+                self.persisted
+                    .remove(&(tenant_id.clone(), extension.clone(), contact.clone()));
             }
         }
         if list.is_empty() {
@@ -204,7 +217,8 @@ impl Location {
 
     /// Remove every binding of an extension (`Contact: *`).
     pub fn remove_all(&mut self, tenant_id: &str, extension: &str) -> Vec<BindingOp> {
-        self.persisted.retain(|(t, e, _), _| !(t == tenant_id && e == extension));
+        self.persisted
+            .retain(|(t, e, _), _| !(t == tenant_id && e == extension));
         self.map
             .remove(&(tenant_id.to_string(), extension.to_string()))
             .unwrap_or_default()
@@ -234,7 +248,8 @@ impl Location {
     }
 
     pub fn forget_extension(&mut self, tenant_id: &str, extension: &str) {
-        self.persisted.retain(|(t, e, _), _| !(t == tenant_id && e == extension));
+        self.persisted
+            .retain(|(t, e, _), _| !(t == tenant_id && e == extension));
         self.map
             .remove(&(tenant_id.to_string(), extension.to_string()));
     }
@@ -317,16 +332,34 @@ mod tests {
     fn plain_refreshes_are_written_only_when_the_stored_expiry_runs_short() {
         let mut loc = Location::default();
         let c = [upd("sip:101@192.0.2.1", 3600)];
-        assert_eq!(loc.apply("t", "101", &c, &meta("c", 1), 0, 5).unwrap().len(), 1);
+        assert_eq!(
+            loc.apply("t", "101", &c, &meta("c", 1), 0, 5)
+                .unwrap()
+                .len(),
+            1
+        );
         // A minute later the stored expiry still covers more than half.
-        assert!(loc.apply("t", "101", &c, &meta("c", 2), 60_000, 5).unwrap().is_empty());
+        assert!(loc
+            .apply("t", "101", &c, &meta("c", 2), 60_000, 5)
+            .unwrap()
+            .is_empty());
         assert_eq!(loc.get("t", "101")[0].expires_at, 3_660_000);
         // Half an hour later it no longer does.
-        assert_eq!(loc.apply("t", "101", &c, &meta("c", 3), 1_900_000, 5).unwrap().len(), 1);
+        assert_eq!(
+            loc.apply("t", "101", &c, &meta("c", 3), 1_900_000, 5)
+                .unwrap()
+                .len(),
+            1
+        );
         // A change of source is always written.
         let mut moved = meta("c", 4);
         moved.source = "udp:192.0.2.2:5060".into();
-        assert_eq!(loc.apply("t", "101", &c, &moved, 1_900_001, 5).unwrap().len(), 1);
+        assert_eq!(
+            loc.apply("t", "101", &c, &moved, 1_900_001, 5)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -208,7 +208,6 @@ impl Registrar {
         };
         if !ops.is_empty() {
             let _ = self.persist.send(Persist::Ops(ops));
-            self.publish_count();
         }
         let mut resp = Response::new(200, "OK");
         for b in self.bindings(&tenant.id, &ext.number) {
@@ -234,8 +233,9 @@ impl Registrar {
                     let now = now_ms();
                     if self.location().expire(now) > 0 {
                         let _ = self.persist.send(Persist::Ops(vec![BindingOp::Expire { now_ms: now }]));
-                        self.publish_count();
                     }
+                    // Once a second: counting walks the whole table.
+                    self.publish_count();
                     self.auth.sweep();
                 }
                 ev = events.recv() => match ev {

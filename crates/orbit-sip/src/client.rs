@@ -75,7 +75,14 @@ impl<D: Clone> ClientTransactions<D> {
     }
 
     /// Open a transaction for a request that is being sent now.
-    pub fn start(&mut self, key: ClientKey, request: Bytes, destination: D, reliable: bool, now: Instant) {
+    pub fn start(
+        &mut self,
+        key: ClientKey,
+        request: Bytes,
+        destination: D,
+        reliable: bool,
+        now: Instant,
+    ) {
         let invite = key.method == "INVITE";
         let resend = (!reliable).then_some((now + T1, T1));
         self.entries.insert(
@@ -159,7 +166,11 @@ impl<D: Clone> ClientTransactions<D> {
             }
             if let Some((at, interval)) = e.resend {
                 if at <= now {
-                    let next = if e.invite { interval * 2 } else { (interval * 2).min(T2) };
+                    let next = if e.invite {
+                        interval * 2
+                    } else {
+                        (interval * 2).min(T2)
+                    };
                     e.resend = Some((now + next, next));
                     due.push(Retransmission {
                         destination: e.destination.clone(),
@@ -196,13 +207,21 @@ mod tests {
         assert_eq!(c.poll(at(500)).0.len(), 1);
         assert_eq!(c.poll(at(1499)).0.len(), 0);
         assert_eq!(c.poll(at(1500)).0.len(), 1);
-        assert_eq!(c.on_response(&key("INVITE"), 180, at(1600)), Disposition::Deliver);
+        assert_eq!(
+            c.on_response(&key("INVITE"), 180, at(1600)),
+            Disposition::Deliver
+        );
         assert_eq!(c.poll(at(10_000)).0.len(), 0);
-        assert_eq!(c.on_response(&key("INVITE"), 486, at(11_000)), Disposition::Deliver);
+        assert_eq!(
+            c.on_response(&key("INVITE"), 486, at(11_000)),
+            Disposition::Deliver
+        );
         c.set_ack(&key("INVITE"), Bytes::from_static(b"ACK"));
         assert_eq!(
             c.on_response(&key("INVITE"), 486, at(11_100)),
-            Disposition::Absorb { resend_ack: Some(Bytes::from_static(b"ACK")) }
+            Disposition::Absorb {
+                resend_ack: Some(Bytes::from_static(b"ACK"))
+            }
         );
         c.poll(at(11_000 + 32_000));
         assert!(c.is_empty());

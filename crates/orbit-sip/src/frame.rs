@@ -65,7 +65,7 @@ pub struct Message {
 impl Message {
     /// First value of a header (long or compact name, any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = canonical_name(name);
+        let name = lookup_name(name);
         self.fields
             .iter()
             .find(|f| f.name == name)
@@ -74,7 +74,7 @@ impl Message {
 
     /// All field values of a header, in order, without splitting commas.
     pub fn header_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let name = canonical_name(name);
+        let name = lookup_name(name).into_owned();
         self.fields
             .iter()
             .filter(move |f| f.name == name)
@@ -93,6 +93,16 @@ pub enum Framing {
     Datagram,
     /// A stream: Content-Length is mandatory and says where the next message starts.
     Stream,
+}
+
+/// Internal callers pass canonical (lower-case long) names; only other
+/// spellings pay for normalising.
+fn lookup_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() > 1 && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(canonical_name(name))
+    }
 }
 
 /// Long form for the RFC 3261 §7.3.3 and later compact header names.
@@ -295,17 +305,19 @@ pub fn stream_message_len(buf: &[u8], max: usize) -> Result<Option<usize>, Frame
 
 /// Lines of the header section with RFC 3261 §7.3.1 folding undone
 /// (a line starting with SP or HT continues the previous one).
-fn logical_lines(head: &str) -> impl Iterator<Item = String> + '_ {
-    let mut out: Vec<String> = Vec::new();
+fn logical_lines(head: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> + '_ {
+    use std::borrow::Cow;
+    let mut out: Vec<Cow<'_, str>> = Vec::with_capacity(24);
     for raw in head.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if (line.starts_with(' ') || line.starts_with('\t')) && !out.is_empty() {
             if let Some(last) = out.last_mut() {
-                last.push(' ');
-                last.push_str(line.trim_start_matches([' ', '\t']));
+                let joined = last.to_mut();
+                joined.push(' ');
+                joined.push_str(line.trim_start_matches([' ', '\t']));
             }
         } else {
-            out.push(line.to_string());
+            out.push(Cow::Borrowed(line));
         }
     }
     out.into_iter()

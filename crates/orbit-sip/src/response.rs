@@ -53,53 +53,58 @@ pub fn stable_tag(req: &Message) -> String {
 
 /// Serialise `resp` as the answer to `req`, received from `source`.
 pub fn encode(req: &Message, source: SocketAddr, resp: &Response) -> Bytes {
-    let mut out = String::with_capacity(512);
-    out.push_str(&format!("SIP/2.0 {} {}\r\n", resp.status, resp.reason));
+    use std::fmt::Write;
+    let mut out = String::with_capacity(640);
+    // Writing into a String cannot fail.
+    let _ = write!(out, "SIP/2.0 {} {}\r\n", resp.status, resp.reason);
     let mut first = true;
     for field in req.header_all("via") {
         for value in uri::split_list(field) {
-            if first {
-                first = false;
-                if let Some(via) = Via::parse(value) {
-                    out.push_str(&format!("Via: {}\r\n", Via::stamp(value, &via, source)));
-                    continue;
-                }
+            out.push_str("Via: ");
+            match (first, Via::parse(value)) {
+                (true, Some(via)) => out.push_str(&Via::stamp(value, &via, source)),
+                _ => out.push_str(value),
             }
-            out.push_str(&format!("Via: {value}\r\n"));
+            out.push_str("\r\n");
+            first = false;
         }
     }
+    let mut line = |name: &str, value: &str| {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    };
     if let Some(from) = req.header("from") {
-        out.push_str(&format!("From: {from}\r\n"));
+        line("From", from);
     }
     if let Some(to) = req.header("to") {
         let has_tag = uri::parse_name_addr(to)
             .map(|n| n.tag().is_some())
             .unwrap_or(true);
         if resp.status > 100 && !has_tag {
-            out.push_str(&format!("To: {to};tag={}\r\n", stable_tag(req)));
+            line("To", &format!("{to};tag={}", stable_tag(req)));
         } else {
-            out.push_str(&format!("To: {to}\r\n"));
+            line("To", to);
         }
     }
     if let Some(call_id) = req.header("call-id") {
-        out.push_str(&format!("Call-ID: {call_id}\r\n"));
+        line("Call-ID", call_id);
     }
     if let Some(cseq) = req.header("cseq") {
-        out.push_str(&format!("CSeq: {cseq}\r\n"));
+        line("CSeq", cseq);
     }
     for (name, value) in &resp.headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
+        line(name, value);
     }
-    out.push_str(&format!("Server: {SERVER}\r\n"));
+    line("Server", SERVER);
     let mut bytes = out.into_bytes();
     match &resp.body {
         Some((content_type, body)) => {
+            bytes.extend_from_slice(b"Content-Type: ");
+            bytes.extend_from_slice(content_type.as_bytes());
             bytes.extend_from_slice(
-                format!(
-                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                )
-                .as_bytes(),
+                format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
             );
             bytes.extend_from_slice(body);
         }

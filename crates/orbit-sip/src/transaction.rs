@@ -242,7 +242,7 @@ impl<D: Clone> ServerTransactions<D> {
     /// degrades retransmission absorption instead of refusing new requests.
     /// Work in progress and INVITE transactions are never evicted.
     fn evict_completed(&mut self) {
-        let target = self.capacity - (self.capacity / 16).max(1);
+        let target = self.capacity - (self.capacity / 512).max(1);
         let mut keep = Vec::new();
         while self.entries.len() > target {
             let Some(Reverse((at, key))) = self.order.pop() else {
@@ -342,7 +342,9 @@ mod tests {
     fn when_full_the_oldest_completed_go_first() {
         let t0 = Instant::now();
         let mut tx = ServerTransactions::new(4);
-        let reqs: Vec<_> = (0..4).map(|i| req("OPTIONS", &format!("z9hG4bKe{i}"))).collect();
+        let reqs: Vec<_> = (0..4)
+            .map(|i| req("OPTIONS", &format!("z9hG4bKe{i}")))
+            .collect();
         for (i, r) in reqs.iter().enumerate() {
             let at = t0 + Duration::from_millis(i as u64);
             assert_eq!(tx.on_request(r, 0, false, at), Ok(Lookup::New));
@@ -354,7 +356,10 @@ mod tests {
         assert_eq!(tx.on_request(&next, 0, false, t0), Ok(Lookup::New));
         // The oldest answered one is gone; the unanswered one is kept.
         assert_eq!(tx.on_request(&reqs[0], 0, false, t0), Ok(Lookup::New));
-        assert_eq!(tx.on_request(&reqs[3], 0, false, t0), Ok(Lookup::Retransmit(None)));
+        assert_eq!(
+            tx.on_request(&reqs[3], 0, false, t0),
+            Ok(Lookup::Retransmit(None))
+        );
     }
 
     #[test]
