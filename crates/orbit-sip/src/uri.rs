@@ -189,12 +189,11 @@ pub fn parse_name_addr(value: &str) -> Result<NameAddr, UriError> {
     })
 }
 
-/// A display name is a quoted string (balanced, with escapes) or tokens
-/// separated by spaces (RFC 3261 §25.1 `display-name`).
-fn check_display(value: &str) -> Result<(), UriError> {
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut lt = None;
+/// Walk `value` outside quoted strings (honouring backslash escapes inside
+/// them), calling `f` with each unquoted character until it returns true.
+/// Returns where it stopped, and whether the text ended inside a quote.
+fn scan_unquoted(value: &str, mut f: impl FnMut(usize, char) -> bool) -> (Option<usize>, bool) {
+    let (mut quoted, mut escaped) = (false, false);
     for (i, c) in value.char_indices() {
         if escaped {
             escaped = false;
@@ -203,14 +202,18 @@ fn check_display(value: &str) -> Result<(), UriError> {
         match c {
             '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
-            '<' if !quoted => {
-                lt = Some(i);
-                break;
-            }
+            c if !quoted && f(i, c) => return (Some(i), false),
             _ => {}
         }
     }
-    if quoted {
+    (None, quoted)
+}
+
+/// A display name is a quoted string (balanced, with escapes) or tokens
+/// separated by spaces (RFC 3261 §25.1 `display-name`).
+fn check_display(value: &str) -> Result<(), UriError> {
+    let (lt, unbalanced) = scan_unquoted(value, |_, c| c == '<');
+    if unbalanced {
         return Err(UriError::Malformed);
     }
     let Some(lt) = lt else {
@@ -233,20 +236,7 @@ fn check_display(value: &str) -> Result<(), UriError> {
 
 /// Byte index of the '<' that opens the URI, skipping quoted text.
 fn angle_start(value: &str) -> Option<usize> {
-    let (mut quoted, mut escaped) = (false, false);
-    for (i, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    scan_unquoted(value, |_, c| c == '<').0
 }
 
 fn display_of(value: &str) -> Option<String> {
@@ -272,21 +262,18 @@ fn header_params(value: &str) -> Vec<(String, Option<String>)> {
 }
 
 fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
-    let (mut out, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
+    let mut cuts = Vec::new();
+    scan_unquoted(s, |i, c| {
+        if c == sep {
+            cuts.push(i);
         }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => {
-                out.push(&s[start..i]);
-                start = i + c.len_utf8();
-            }
-            _ => {}
-        }
+        false
+    });
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for i in cuts {
+        out.push(&s[start..i]);
+        start = i + sep.len_utf8();
     }
     out.push(&s[start..]);
     out
