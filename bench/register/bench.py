@@ -276,6 +276,74 @@ def percentile(sorted_vals, q):
     return sorted_vals[k]
 
 
+def analyze(stepdir, rate, calls, res):
+    """Fill `res` with sipp's figures for one step directory."""
+    rows = []
+    try:
+        rows = parse_stat_csv(os.path.join(stepdir, "stat.csv"))
+    except OSError:
+        pass
+    if rows:
+        last = rows[-1]
+        g = lambda k: int(float(last.get(k, "0") or 0))
+        created, ok = g("TotalCallCreated"), g("SuccessfulCall(C)")
+        # end = first statistics row showing the final success count (sipp
+        # writes one more row when it exits, a few hundred ms later)
+        t_start = epoch(last["StartTime"])
+        t_end = min(epoch(r["CurrentTime"]) for r in rows
+                    if int(float(r.get("SuccessfulCall(C)", "0") or 0)) == ok)
+        span = max(1e-3, t_end - t_start)
+        # per-second successful-call rates, for information (steady state)
+        per = []
+        for r0, r1 in zip(rows, rows[1:]):
+            dt = epoch(r1["CurrentTime"]) - epoch(r0["CurrentTime"])
+            if dt > 0.5:
+                per.append((int(r1["SuccessfulCall(C)"]) - int(r0["SuccessfulCall(C)"])) / dt)
+        per_sorted = sorted(per)
+        res.update({
+            "created": created, "successful": ok, "failed": g("FailedCall(C)"),
+            "unfinished": created - ok - g("FailedCall(C)"),
+            "retransmissions": g("Retransmissions(C)"),
+            "timeouts_recv": g("FailedTimeoutOnRecv(C)"),
+            "failed_max_udp_retrans": g("FailedMaxUDPRetrans(C)"),
+            "failed_unexpected": g("FailedUnexpectedMessage(C)"),
+            "watchdog_major": g("WatchdogMajor(C)"),
+            "span_s": round(span, 3),
+            # achieved = successful registrations / (start -> last success row)
+            "achieved": round(ok / span, 1),
+            "per_second_median": round(percentile(per_sorted, 0.5), 1) if per else None,
+            # failure % = calls not ending in 200 (failed, aborted or unfinished)
+            "failure_pct": round((calls - ok) / calls * 100, 4) if calls else None,
+        })
+    else:
+        res.update({"created": 0, "successful": 0, "achieved": 0.0,
+                    "failure_pct": 100.0, "error": "no stat.csv"})
+
+    # latency: rtd 1 (first REGISTER sent -> 200 received), ms resolution
+    lat = []
+    for fn in os.listdir(stepdir):
+        if fn.endswith("_rtt.csv"):
+            with open(os.path.join(stepdir, fn)) as f:
+                next(f, None)
+                for l in f:
+                    parts = l.split(";")
+                    if len(parts) >= 3 and parts[2].strip() == "1":
+                        try:
+                            lat.append(float(parts[1]))
+                        except ValueError:
+                            pass
+    lat.sort()
+    res["lat_samples"] = len(lat)
+    res["p50_ms"] = percentile(lat, 0.50)
+    res["p99_ms"] = percentile(lat, 0.99)
+    res["p999_ms"] = percentile(lat, 0.999)
+    res["max_ms"] = lat[-1] if lat else None
+
+    res["sustained"] = bool(res.get("achieved", 0) >= 0.97 * rate
+                            and res.get("failure_pct", 100) < 0.1)
+    return res
+
+
 def cmd_step(a):
     stepdir = os.path.join(a.outdir, a.target, a.label or str(a.rate))
     os.makedirs(stepdir, exist_ok=True)
@@ -374,65 +442,7 @@ def cmd_step(a):
            "server_write_syscalls": io1[0] - io0[0],
            "server_storage_write_bytes": io1[1] - io0[1], "server_pids": len(srv_pids)}
 
-    rows = []
-    try:
-        rows = parse_stat_csv(os.path.join(stepdir, "stat.csv"))
-    except OSError:
-        pass
-    if rows:
-        last = rows[-1]
-        g = lambda k: int(float(last.get(k, "0") or 0))
-        created, ok = g("TotalCallCreated"), g("SuccessfulCall(C)")
-        t_start, t_end = epoch(last["StartTime"]), epoch(last["CurrentTime"])
-        span = max(1e-3, t_end - t_start)
-        # per-second successful-call rates, for information (steady state)
-        per = []
-        for r0, r1 in zip(rows, rows[1:]):
-            dt = epoch(r1["CurrentTime"]) - epoch(r0["CurrentTime"])
-            if dt > 0.5:
-                per.append((int(r1["SuccessfulCall(C)"]) - int(r0["SuccessfulCall(C)"])) / dt)
-        per_sorted = sorted(per)
-        res.update({
-            "created": created, "successful": ok, "failed": g("FailedCall(C)"),
-            "unfinished": created - ok - g("FailedCall(C)"),
-            "retransmissions": g("Retransmissions(C)"),
-            "timeouts_recv": g("FailedTimeoutOnRecv(C)"),
-            "failed_max_udp_retrans": g("FailedMaxUDPRetrans(C)"),
-            "failed_unexpected": g("FailedUnexpectedMessage(C)"),
-            "watchdog_major": g("WatchdogMajor(C)"),
-            "span_s": round(span, 3),
-            # achieved = successful registrations / time from first call to end
-            "achieved": round(ok / span, 1),
-            "per_second_median": round(percentile(per_sorted, 0.5), 1) if per else None,
-            # failure % = calls not ending in 200 (failed, aborted or unfinished)
-            "failure_pct": round((calls - ok) / calls * 100, 4) if calls else None,
-        })
-    else:
-        res.update({"created": 0, "successful": 0, "achieved": 0.0,
-                    "failure_pct": 100.0, "error": "no stat.csv"})
-
-    # latency: rtd 1 (first REGISTER sent -> 200 received), ms resolution
-    lat = []
-    for fn in os.listdir(stepdir):
-        if fn.endswith("_rtt.csv"):
-            with open(os.path.join(stepdir, fn)) as f:
-                next(f, None)
-                for l in f:
-                    parts = l.split(";")
-                    if len(parts) >= 3 and parts[2].strip() == "1":
-                        try:
-                            lat.append(float(parts[1]))
-                        except ValueError:
-                            pass
-    lat.sort()
-    res["lat_samples"] = len(lat)
-    res["p50_ms"] = percentile(lat, 0.50)
-    res["p99_ms"] = percentile(lat, 0.99)
-    res["p999_ms"] = percentile(lat, 0.999)
-    res["max_ms"] = lat[-1] if lat else None
-
-    res["sustained"] = bool(res.get("achieved", 0) >= 0.97 * a.rate
-                            and res.get("failure_pct", 100) < 0.1)
+    analyze(stepdir, a.rate, calls, res)
     with open(os.path.join(stepdir, "result.json"), "w") as f:
         json.dump(res, f, indent=1)
     if not a.label:
@@ -466,6 +476,23 @@ def fmt_row(r):
             f"{r.get('kernel_threads_cpu_pct', 0):>5.0f} "
             f"{r.get('retransmissions', 0):>7}  {'yes' if r.get('sustained') else 'NO'}"
             f"{'  (noisy)' if r.get('noisy') else ''}")
+
+
+def cmd_reanalyze(a):
+    """Recompute the sipp-derived figures of a run from its step directories
+    (e.g. after a change of formula); CPU/drop figures are kept as recorded."""
+    path = os.path.join(a.resdir, "results.jsonl")
+    with open(path) as f:
+        rows = [json.loads(l) for l in f if l.strip()]
+    for r in rows:
+        stepdir = os.path.join(a.resdir, r["target"], str(r["offered"]))
+        analyze(stepdir, r["offered"], r["calls_planned"], r)
+        with open(os.path.join(stepdir, "result.json"), "w") as f:
+            json.dump(r, f, indent=1)
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    return cmd_report(a)
 
 
 def cmd_report(a):
@@ -577,10 +604,13 @@ def main():
 
     r = sub.add_parser("report")
     r.add_argument("resdir")
+    ra = sub.add_parser("reanalyze")
+    ra.add_argument("resdir")
 
     a = ap.parse_args()
     fn = {"gen": cmd_gen, "wait-http": cmd_wait_http, "seed-orbit": cmd_seed_orbit,
-          "step": cmd_step, "quiet": cmd_quiet, "report": cmd_report}[a.cmd]
+          "step": cmd_step, "quiet": cmd_quiet, "report": cmd_report,
+          "reanalyze": cmd_reanalyze}[a.cmd]
     sys.exit(fn(a) or 0)
 
 

@@ -143,11 +143,13 @@ impl Location {
                 user_agent: meta.user_agent.clone(),
                 registered_at: existing.map(|i| list[i].registered_at).unwrap_or(now_ms),
             };
+            // Call-ID and CSeq are not part of this: the stored copies only
+            // order requests across a restart, and a refresh with a newer
+            // Call-ID is accepted whatever the stored one says.
             let unchanged = existing.is_some_and(|i| {
                 let old = &list[i];
                 old.contact == binding.contact
                     && old.contact_params == binding.contact_params
-                    && old.call_id == binding.call_id
                     && old.source == binding.source
                     && old.user_agent == binding.user_agent
             });
@@ -351,6 +353,8 @@ mod tests {
                 .len(),
             1
         );
+        // Nor is a refresh with a new Call-ID when nothing else changed.
+        assert!(loc.apply("t", "101", &c, &meta("d", 1), 1_900_000, 5).unwrap().is_empty());
         // A change of source is always written.
         let mut moved = meta("c", 4);
         moved.source = "udp:192.0.2.2:5060".into();
