@@ -61,9 +61,9 @@ _SEEN_BINARY = False
 
 
 def wait_for_binary(timeout_s: float | None = None) -> Path:
-    """The lead may rebuild the binary under us: it can vanish briefly.
-
-    Once seen in this session, wait up to 120 s for it to come back; otherwise 5 s.
+    """The binary may be rebuilt while tests run (cargo replaces the file),
+    so it can vanish briefly. Once seen in this run, wait up to 120 s for it
+    to come back; otherwise 5 s.
     """
     global _SEEN_BINARY
     path = orbit_bin_path()
