@@ -5,7 +5,8 @@
 //!
 //! Time is passed in; nothing here reads a clock or touches a socket.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use crate::transaction::{Retransmission, T1, T2, T4};
 
 /// A client transaction is named by the branch Orbit generated and the
 /// method (a CANCEL shares its INVITE's branch).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientKey {
     pub branch: String,
     pub method: String,
@@ -55,12 +56,16 @@ struct Entry<D> {
 #[derive(Debug)]
 pub struct ClientTransactions<D> {
     entries: HashMap<ClientKey, Entry<D>>,
+    /// Every instant something may be due (a resend or a deadline), earliest
+    /// first; `poll` checks each against the entry, so stale ones are skipped.
+    timers: BinaryHeap<Reverse<(Instant, ClientKey)>>,
 }
 
 impl<D> Default for ClientTransactions<D> {
     fn default() -> Self {
         ClientTransactions {
             entries: HashMap::new(),
+            timers: BinaryHeap::new(),
         }
     }
 }
@@ -85,6 +90,10 @@ impl<D: Clone> ClientTransactions<D> {
     ) {
         let invite = key.method == "INVITE";
         let resend = (!reliable).then_some((now + T1, T1));
+        if let Some((at, _)) = resend {
+            self.timers.push(Reverse((at, key.clone())));
+        }
+        self.timers.push(Reverse((now + 64 * T1, key.clone())));
         self.entries.insert(
             key,
             Entry {
@@ -119,6 +128,7 @@ impl<D: Clone> ClientTransactions<D> {
             } else if let Some((_, interval)) = e.resend {
                 // Timer E continues at T2 in Proceeding.
                 e.resend = Some((now + T2, interval.max(T2)));
+                self.timers.push(Reverse((now + T2, key.clone())));
             }
             return Disposition::Deliver;
         }
@@ -135,6 +145,7 @@ impl<D: Clone> ClientTransactions<D> {
             (false, false) => T4,
         };
         e.deadline = now + linger;
+        self.timers.push(Reverse((e.deadline, key.clone())));
         Disposition::Deliver
     }
 
@@ -142,6 +153,11 @@ impl<D: Clone> ClientTransactions<D> {
         if let Some(e) = self.entries.get_mut(key) {
             e.ack = Some(ack);
         }
+    }
+
+    /// Where a transaction's request went (to send its ACK again).
+    pub fn destination(&self, key: &ClientKey) -> Option<D> {
+        self.entries.get(key).map(|e| e.destination.clone())
     }
 
     /// Stop retransmitting and forget a transaction (e.g. its TU gave up).
@@ -154,33 +170,38 @@ impl<D: Clone> ClientTransactions<D> {
     pub fn poll(&mut self, now: Instant) -> (Vec<Retransmission<D>>, Vec<ClientKey>) {
         let mut due = Vec::new();
         let mut timed_out = Vec::new();
-        let mut finished = Vec::new();
-        for (key, e) in self.entries.iter_mut() {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, key))) = self.timers.pop() else {
+                break;
+            };
+            let Some(e) = self.entries.get_mut(&key) else {
+                continue;
+            };
             if e.deadline <= now {
-                if e.state == State::Completed {
-                    finished.push(key.clone());
-                } else {
+                if e.state != State::Completed {
                     timed_out.push(key.clone());
                 }
+                self.entries.remove(&key);
                 continue;
             }
-            if let Some((at, interval)) = e.resend {
-                if at <= now {
+            if let Some((when, interval)) = e.resend {
+                if when <= now {
                     let next = if e.invite {
                         interval * 2
                     } else {
                         (interval * 2).min(T2)
                     };
                     e.resend = Some((now + next, next));
+                    self.timers.push(Reverse((now + next, key.clone())));
                     due.push(Retransmission {
                         destination: e.destination.clone(),
                         bytes: e.request.clone(),
                     });
                 }
             }
-        }
-        for k in finished.iter().chain(timed_out.iter()) {
-            self.entries.remove(k);
         }
         (due, timed_out)
     }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, trace};
 
 use crate::frame::{self, FrameError, Framing};
+use crate::outbound::{ClientEvent, Outbound, Outgoing, SendError};
 use crate::request::Request;
 use crate::response::{self, Response};
 use crate::sanity::{self, Inbound, Limits};
@@ -39,6 +40,14 @@ impl From<Response> for Reply {
 /// transaction, never for retransmissions or absorbed ACKs.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: &Request, source: &Source) -> Reply;
+
+    /// An ACK that matched no server transaction: the ACK for a 2xx, which
+    /// belongs to a dialog.
+    fn ack(&self, _request: &Request, _source: &Source) {}
+
+    /// A response that matched no client transaction (a retransmitted 2xx
+    /// to INVITE, answered by the dialog with a new ACK).
+    fn stray_response(&self, _response: &frame::Message, _source: &Source) {}
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +75,7 @@ pub struct Endpoint {
     config: EndpointConfig,
     transactions: Mutex<ServerTransactions<Destination>>,
     rate: Mutex<RateLimiter>,
+    outbound: Outbound,
 }
 
 impl Endpoint {
@@ -75,8 +85,39 @@ impl Endpoint {
             handler,
             transactions: Mutex::new(ServerTransactions::new(config.max_transactions)),
             rate: Mutex::new(rate),
+            outbound: Outbound::default(),
             config,
         })
+    }
+
+    /// Send a request in a new client transaction; its responses (and a
+    /// timeout) arrive on the returned channel. UDP goes out from a socket
+    /// served by this endpoint; TCP and TLS need an open connection from
+    /// that peer (phones register over the connection they keep open).
+    pub async fn send_request(
+        &self,
+        out: Outgoing,
+    ) -> Result<mpsc::Receiver<ClientEvent>, SendError> {
+        self.outbound.send(out).await
+    }
+
+    /// Record the ACK sent for a non-2xx final response to an INVITE.
+    pub fn set_ack(&self, branch: &str, ack: Bytes) {
+        self.outbound.set_ack(branch, ack);
+    }
+
+    pub(crate) fn add_udp_socket(&self, socket: Arc<tokio::net::UdpSocket>) {
+        self.outbound.add_udp(socket);
+    }
+
+    pub(crate) fn connection_opened(&self, source: &Source, tx: mpsc::Sender<Bytes>) {
+        self.outbound
+            .connection_opened(source.transport, source.remote, tx);
+    }
+
+    pub(crate) fn connection_closed(&self, source: &Source) {
+        self.outbound
+            .connection_closed(source.transport, source.remote);
     }
 
     pub fn limits(&self) -> &Limits {
@@ -99,8 +140,12 @@ impl Endpoint {
                 metrics::counter!("orbit_sip_dropped_total").increment(1);
                 debug!(src = %source.remote, reason, "dropped message");
             }
-            Inbound::Response(_) => {
-                trace!(src = %source.remote, "response without a client transaction");
+            Inbound::Response(msg) => {
+                let msg = *msg;
+                if !self.outbound.on_response(msg.clone()).await {
+                    trace!(src = %source.remote, "response without a client transaction");
+                    self.handler.stray_response(&msg, &source);
+                }
             }
             Inbound::Reject(r) => {
                 let resp = Response {
@@ -134,7 +179,8 @@ impl Endpoint {
                     .await;
             }
             Ok(Lookup::Retransmit(Some(bytes))) => path.send(bytes, target).await,
-            Ok(Lookup::Retransmit(None) | Lookup::AckAbsorbed | Lookup::AckForDialog) => {}
+            Ok(Lookup::Retransmit(None) | Lookup::AckAbsorbed) => {}
+            Ok(Lookup::AckForDialog) => self.handler.ack(&req, &source),
             Ok(Lookup::New) => {
                 metrics::counter!("orbit_sip_transactions_total").increment(1);
                 let started = Instant::now();
@@ -253,6 +299,7 @@ impl Endpoint {
                 (t.poll(Instant::now()), t.len())
             };
             metrics::gauge!("orbit_sip_transactions_active").set(active as f64);
+            self.outbound.on_tick(Instant::now()).await;
             for r in due {
                 let (path, target) = r.destination;
                 path.send(r.bytes, target).await;

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod endpoint;
 pub mod frame;
+pub mod outbound;
 pub mod request;
 pub mod response;
 pub mod sanity;
@@ -16,6 +17,7 @@ pub mod uri;
 pub mod via;
 
 pub use endpoint::{Endpoint, EndpointConfig, Handler, Reply};
+pub use outbound::{new_branch, ClientEvent, Outgoing, SendError};
 pub use request::{Method, Request};
 pub use response::Response;
 pub use transport::{Source, Transport};

@@ -117,8 +117,22 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Receive datagrams until cancelled.
-pub async fn serve_udp(endpoint: Arc<Endpoint>, socket: Arc<UdpSocket>, cancel: CancellationToken) {
+/// Receive datagrams until cancelled. The socket is made available for
+/// outgoing requests at once, before the returned future first runs.
+pub fn serve_udp(
+    endpoint: Arc<Endpoint>,
+    socket: Arc<UdpSocket>,
+    cancel: CancellationToken,
+) -> impl std::future::Future<Output = ()> {
+    endpoint.add_udp_socket(socket.clone());
+    receive_datagrams(endpoint, socket, cancel)
+}
+
+async fn receive_datagrams(
+    endpoint: Arc<Endpoint>,
+    socket: Arc<UdpSocket>,
+    cancel: CancellationToken,
+) {
     let local = match socket.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -235,6 +249,7 @@ async fn run_stream<S>(
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Bytes>(256);
+    endpoint.connection_opened(&source, tx.clone());
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if writer.write_all(&bytes).await.is_err() {
@@ -275,6 +290,7 @@ async fn run_stream<S>(
             Ok(Ok(_)) => {}
         }
     }
+    endpoint.connection_closed(&source);
     drop(tx);
     let _ = writer_task.await;
 }

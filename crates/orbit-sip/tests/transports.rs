@@ -215,3 +215,87 @@ async fn tls_carries_sip() {
     let _ = std::fs::remove_dir_all(&dir);
     cancel.cancel();
 }
+
+fn request_to(target: SocketAddr, transport: &str, branch: &str, local: SocketAddr) -> String {
+    format!(
+        "OPTIONS sip:{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch={branch};rport\r\nFrom: <sip:orbit@acme.test>;tag=o1\r\nTo: <sip:{target}>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn requests_go_out_and_their_responses_come_back() {
+    use orbit_sip::{new_branch, ClientEvent, Method, Outgoing, Transport};
+    let cancel = CancellationToken::new();
+    let a = endpoint(4096);
+    let b = endpoint(4096);
+    let a_addr = udp_server(&a, "127.0.0.1:0", &cancel).await;
+    let b_addr = udp_server(&b, "127.0.0.1:0", &cancel).await;
+    tokio::spawn(a.clone().run_timers(cancel.clone()));
+
+    // UDP: A asks B, B's handler answers, the 200 reaches A's transaction.
+    let branch = new_branch();
+    let out = Outgoing {
+        method: Method::Options,
+        branch: branch.clone(),
+        bytes: request_to(b_addr, "UDP", &branch, a_addr).into(),
+        transport: Transport::Udp,
+        target: b_addr,
+    };
+    let mut rx = a.send_request(out).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .unwrap()
+    {
+        Some(ClientEvent::Response(m)) => assert_eq!(m.header("x-transport"), Some("udp")),
+        other => panic!("{other:?}"),
+    }
+
+    // TCP: only over a connection the peer opened; without one, a clear error.
+    let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let a_tcp = listener.local_addr().unwrap();
+    tokio::spawn(serve_stream(
+        a.clone(),
+        listener,
+        None,
+        StreamLimits::default(),
+        cancel.clone(),
+    ));
+    let mut phone = TcpStream::connect(a_tcp).await.unwrap();
+    let phone_addr = phone.local_addr().unwrap();
+    let branch = new_branch();
+    let mk = |branch: &str| Outgoing {
+        method: Method::Options,
+        branch: branch.to_string(),
+        bytes: request_to(phone_addr, "TCP", branch, a_tcp).into(),
+        transport: Transport::Tcp,
+        target: phone_addr,
+    };
+    assert!(a.send_request(mk(&branch)).await.is_err());
+    phone
+        .write_all(
+            options("ph", "192.0.2.1", false)
+                .replace("/UDP", "/TCP")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    read_until(&mut phone, "SIP/2.0 200", 1).await;
+    let mut rx = a.send_request(mk(&branch)).await.unwrap();
+    let seen = read_until(&mut phone, "OPTIONS sip:", 1).await;
+    assert!(seen.contains(&branch), "{seen}");
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP {a_tcp};branch={branch}\r\nFrom: <sip:orbit@acme.test>;tag=o1\r\nTo: <sip:{phone_addr}>;tag=p\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    phone.write_all(reply.as_bytes()).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .unwrap()
+    {
+        Some(ClientEvent::Response(m)) => assert_eq!(
+            m.header("to"),
+            Some(format!("<sip:{phone_addr}>;tag=p").as_str())
+        ),
+        other => panic!("{other:?}"),
+    }
+    cancel.cancel();
+}
