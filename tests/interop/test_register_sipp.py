@@ -262,3 +262,26 @@ def test_stale_nonce(orbit_factory, sipp, tmp_path):
     second_nonce = harness.parse_auth_params(stale.get("www-authenticate"))["nonce"]
     assert first_nonce != second_nonce, "stale challenge must carry a fresh nonce"
     assert len(srv.registrations(extension="1011")) == 1
+
+
+def test_replayed_nonce_count_is_challenged_again(orbit):
+    """RFC 7616 §3.4: the same nonce with the same nc (a captured REGISTER sent
+    again as a new transaction) gets a fresh 401, not a 200; a higher nc passes."""
+    orbit.create_extension("1013", PW)
+    with SipClient(orbit.sip_addr) as c:
+        ruri, aor = f"sip:{orbit.domain}", f"sip:1013@{orbit.domain}"
+        hdrs = [("Contact", f"<{c.contact_uri('1013')}>"), ("Expires", "3600")]
+        first = c.request("REGISTER", ruri, hdrs, to_uri=aor, from_uri=aor)
+        assert first is not None and first.status == 401, first
+        chal = harness.pick_challenge(first, "MD5")
+        auth = harness.digest_authorization(chal, "REGISTER", ruri, "1013", PW, nc=1, cnonce="c0ffee")
+        ok = c.request("REGISTER", ruri, hdrs + [("Authorization", auth)], to_uri=aor, from_uri=aor)
+        assert ok is not None and ok.status == 200, ok
+        # Same Authorization again, in a new transaction (new branch, higher CSeq).
+        replay = c.request("REGISTER", ruri, hdrs + [("Authorization", auth)], to_uri=aor, from_uri=aor)
+        assert replay is not None and replay.status == 401, replay
+        assert replay.get("www-authenticate"), replay
+        # The legitimate next use of the nonce counts up and is accepted.
+        auth2 = harness.digest_authorization(chal, "REGISTER", ruri, "1013", PW, nc=2, cnonce="c0ffee")
+        again = c.request("REGISTER", ruri, hdrs + [("Authorization", auth2)], to_uri=aor, from_uri=aor)
+        assert again is not None and again.status == 200, again

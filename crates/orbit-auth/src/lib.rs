@@ -6,7 +6,9 @@
 pub mod digest;
 pub mod guard;
 pub mod nonce;
+pub mod replay;
 
 pub use digest::{Algorithm, Credentials};
 pub use guard::{Guard, GuardConfig, Verdict};
 pub use nonce::{NonceCheck, NonceKey};
+pub use replay::ReplayTable;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use orbit_auth::digest::{challenge, Algorithm, Credentials};
-use orbit_auth::{Guard, GuardConfig, NonceCheck, NonceKey, Verdict};
+use orbit_auth::{Guard, GuardConfig, NonceCheck, NonceKey, ReplayTable, Verdict};
 use orbit_sip::{Reply, Request, Response, Source};
 use orbit_store::{Extension, Tenant};
 use rand::RngCore;
@@ -38,9 +38,13 @@ pub struct Authenticator {
     config: AuthConfig,
     key: NonceKey,
     guard: Mutex<Guard>,
+    replay: Mutex<ReplayTable>,
     /// HA1 of nobody, so unknown users cost the same work as known ones.
     decoy: Extension,
 }
+
+/// Nonces whose counts are remembered at once (about 80 bytes each).
+const REPLAY_CAPACITY: usize = 262_144;
 
 fn unix_s() -> u64 {
     SystemTime::now()
@@ -52,6 +56,8 @@ fn unix_s() -> u64 {
 impl Authenticator {
     pub fn new(config: AuthConfig, key: NonceKey) -> Self {
         let guard = Mutex::new(Guard::new(config.guard.clone()));
+        let lifetime = std::time::Duration::from_secs(config.nonce_ttl_s + 5);
+        let replay = Mutex::new(ReplayTable::new(REPLAY_CAPACITY, lifetime));
         let decoy = Extension {
             tenant_id: String::new(),
             number: String::new(),
@@ -65,6 +71,7 @@ impl Authenticator {
             config,
             key,
             guard,
+            replay,
             decoy,
         }
     }
@@ -142,7 +149,22 @@ impl Authenticator {
         };
         let ok = creds.verify(alg, ha1, req.method.as_str()) && found.is_some();
         match (ok, found) {
-            (true, Some(ext)) => AuthOutcome::Authenticated(ext),
+            (true, Some(ext)) => {
+                // A correct response whose nonce count does not rise is a
+                // replay (or a confused client): challenge afresh.
+                if let Some(nc) = creds.nc.as_deref() {
+                    let fresh = self
+                        .replay
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .accept(&creds.nonce, nc, Instant::now());
+                    if !fresh {
+                        metrics::counter!("orbit_auth_replays_total").increment(1);
+                        return self.challenge(tenant, false, proxy, delay);
+                    }
+                }
+                AuthOutcome::Authenticated(ext)
+            }
             _ => {
                 metrics::counter!("orbit_auth_failures_total").increment(1);
                 tracing::info!(src = %source.remote, user = %creds.username, realm = %tenant.realm, "authentication failed");

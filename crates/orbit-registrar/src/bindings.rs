@@ -354,7 +354,10 @@ mod tests {
             1
         );
         // Nor is a refresh with a new Call-ID when nothing else changed.
-        assert!(loc.apply("t", "101", &c, &meta("d", 1), 1_900_000, 5).unwrap().is_empty());
+        assert!(loc
+            .apply("t", "101", &c, &meta("d", 1), 1_900_000, 5)
+            .unwrap()
+            .is_empty());
         // A change of source is always written.
         let mut moved = meta("c", 4);
         moved.source = "udp:192.0.2.2:5060".into();
