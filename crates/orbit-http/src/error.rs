@@ -55,6 +55,7 @@ impl From<StoreError> for ApiError {
                 message: format!("{field} already exists"),
                 field: Some(field.to_string()),
             },
+            StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::new(

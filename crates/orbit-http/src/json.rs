@@ -47,4 +47,42 @@ impl Body {
         self.string(field)?
             .ok_or_else(|| ApiError::invalid(field, format!("{field} is required")))
     }
+
+    /// `None` when absent, `Some(None)` when null: PATCH can clear the field.
+    pub fn nullable_string(&self, field: &str) -> Result<Option<Option<&str>>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) => Ok(Some(Some(s))),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be a string or null"),
+            )),
+        }
+    }
+
+    pub fn integer(&self, field: &str) -> Result<Option<i64>, ApiError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
+            Some(_) => Err(ApiError::invalid(
+                field,
+                format!("{field} must be an integer"),
+            )),
+        }
+    }
+
+    /// An array of strings.
+    pub fn strings(&self, field: &str) -> Result<Option<Vec<&str>>, ApiError> {
+        let bad = || ApiError::invalid(field, format!("{field} must be an array of strings"));
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().ok_or_else(bad))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
 }

@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use orbit_store::{now_ms, Binding, Extension, Tenant};
+use orbit_store::{now_ms, Binding, Extension, RingGroup, RingGroupPatch, RingGroupSpec, Tenant};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -22,7 +22,12 @@ pub const PATHS: &[&str] = &[
     "/api/v1/tenants/{tenant}/extensions/{number}",
     "/api/v1/tenants/{tenant}/registrations",
     "/api/v1/tenants/{tenant}/tokens",
+    "/api/v1/tenants/{tenant}/ring-groups",
+    "/api/v1/tenants/{tenant}/ring-groups/{number}",
 ];
+
+/// `ring_time_s` when a new ring group does not give one.
+const DEFAULT_RING_TIME_S: u32 = 20;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
@@ -48,6 +53,13 @@ pub fn routes() -> Router<ApiState> {
         )
         .route(PATHS[4], get(list_registrations))
         .route(PATHS[5], axum::routing::post(create_token))
+        .route(PATHS[6], get(list_ring_groups).post(create_ring_group))
+        .route(
+            PATHS[7],
+            get(get_ring_group)
+                .patch(patch_ring_group)
+                .delete(delete_ring_group),
+        )
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
@@ -70,6 +82,13 @@ fn tenant_json(t: &Tenant) -> Value {
 fn extension_json(e: &Extension) -> Value {
     json!({"number": e.number, "display_name": e.display_name,
            "created_at": time(e.created_at), "updated_at": time(e.updated_at)})
+}
+
+fn ring_group_json(g: &RingGroup) -> Value {
+    json!({"number": g.number, "name": g.name, "members": g.members,
+           "strategy": g.strategy.as_str(), "ring_time_s": g.ring_time_s,
+           "no_answer_destination": g.no_answer_destination,
+           "created_at": time(g.created_at), "updated_at": time(g.updated_at)})
 }
 
 fn binding_json(b: &Binding, now: i64) -> Value {
@@ -278,4 +297,110 @@ async fn create_token(
     let (tok, secret) = s.store.create_token(&t.id, &name).await?;
     let body = json!({"id": tok.id, "name": tok.name, "tenant_id": tok.tenant_id, "token": secret, "created_at": time(tok.created_at)});
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+const RING_GROUP_FIELDS: &[&str] = &[
+    "name",
+    "members",
+    "strategy",
+    "ring_time_s",
+    "no_answer_destination",
+];
+
+async fn list_ring_groups(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let list = s
+        .store
+        .directory()
+        .ring_groups(&t.id)
+        .iter()
+        .map(|g| ring_group_json(g))
+        .collect();
+    Ok(items(list))
+}
+
+async fn create_ring_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let mut allowed = vec!["number"];
+    allowed.extend_from_slice(RING_GROUP_FIELDS);
+    let b = Body::parse(&body, &allowed)?;
+    let spec = RingGroupSpec {
+        number: validate::number(b.required("number")?)?,
+        name: validate::name(b.required("name")?)?,
+        members: validate::members(&b.strings("members")?.unwrap_or_default())?,
+        strategy: validate::strategy(b.required("strategy")?)?,
+        ring_time_s: b
+            .integer("ring_time_s")?
+            .map(validate::ring_time_s)
+            .transpose()?
+            .unwrap_or(DEFAULT_RING_TIME_S),
+        no_answer_destination: b
+            .string("no_answer_destination")?
+            .map(validate::destination)
+            .transpose()?,
+    };
+    let g = s.store.create_ring_group(&t.id, spec).await?;
+    Ok((StatusCode::CREATED, Json(ring_group_json(&g))))
+}
+
+async fn get_ring_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, number)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let g = s
+        .store
+        .directory()
+        .ring_group(&t.id, &number)
+        .ok_or_else(|| ApiError::not_found("ring group"))?;
+    Ok(Json(ring_group_json(&g)))
+}
+
+async fn patch_ring_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, number)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, RING_GROUP_FIELDS)?;
+    let patch = RingGroupPatch {
+        name: b.string("name")?.map(validate::name).transpose()?,
+        members: b
+            .strings("members")?
+            .map(|m| validate::members(&m))
+            .transpose()?,
+        strategy: b.string("strategy")?.map(validate::strategy).transpose()?,
+        ring_time_s: b
+            .integer("ring_time_s")?
+            .map(validate::ring_time_s)
+            .transpose()?,
+        no_answer_destination: match b.nullable_string("no_answer_destination")? {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => Some(Some(validate::destination(d)?)),
+        },
+    };
+    let g = s.store.update_ring_group(&t.id, &number, patch).await?;
+    Ok(Json(ring_group_json(&g)))
+}
+
+async fn delete_ring_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, number)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    s.store.delete_ring_group(&t.id, &number).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

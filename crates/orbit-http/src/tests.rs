@@ -284,3 +284,390 @@ async fn openapi_documents_every_route() {
     let (st, _) = call(&s, "GET", "/healthz", None, None).await;
     assert_eq!(st, StatusCode::OK);
 }
+
+async fn setup_ring_tenant(s: &ApiState, domain: &str, extensions: &[&str]) {
+    let (st, _) = call(
+        s,
+        "POST",
+        "/api/v1/tenants",
+        ADMIN,
+        Some(json!({"name": domain, "domain": domain})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    for n in extensions {
+        let (st, _) = call(
+            s,
+            "POST",
+            &format!("/api/v1/tenants/{domain}/extensions"),
+            ADMIN,
+            Some(json!({"number": n, "password": "pass-long-enough"})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+}
+
+fn error_field(st: StatusCode, e: &Value) -> (StatusCode, Value) {
+    (st, e["error"]["field"].clone())
+}
+
+#[tokio::test]
+async fn ring_group_crud() {
+    let s = state().await;
+    setup_ring_tenant(&s, "acme.test", &["101", "102", "103"]).await;
+    let base = "/api/v1/tenants/acme.test/ring-groups";
+    let (st, g) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(json!({"number": "600", "name": "Sales", "members": ["103", "101"], "strategy": "sequential"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    assert_eq!(g["members"], json!(["103", "101"]));
+    assert_eq!(g["ring_time_s"], 20);
+    assert_eq!(g["no_answer_destination"], Value::Null);
+    assert_eq!(g["strategy"], "sequential");
+    let (st, g2) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(
+            json!({"number": "61", "name": "Support", "strategy": "ring_all",
+                    "ring_time_s": 45, "no_answer_destination": "600"}),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{g2}");
+    assert_eq!(g2["members"], json!([]));
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let numbers: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["number"].clone())
+        .collect();
+    assert_eq!(numbers, [json!("61"), json!("600")]);
+    let (st, got) = call(&s, "GET", &format!("{base}/600"), ADMIN, None).await;
+    assert_eq!((st, &got), (StatusCode::OK, &g));
+    let (st, p) = call(
+        &s,
+        "PATCH",
+        &format!("{base}/600"),
+        ADMIN,
+        Some(json!({"members": ["102", "101", "103"], "ring_time_s": 10, "no_answer_destination": "61"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["members"], json!(["102", "101", "103"]));
+    assert_eq!(
+        (&p["name"], &p["strategy"], &p["ring_time_s"]),
+        (&json!("Sales"), &json!("sequential"), &json!(10))
+    );
+    assert_eq!(p["no_answer_destination"], "61");
+    let (st, p) = call(
+        &s,
+        "PATCH",
+        &format!("{base}/600"),
+        ADMIN,
+        Some(json!({"no_answer_destination": null, "name": "Sales EU", "strategy": "ring_all"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["no_answer_destination"], Value::Null);
+    assert_eq!(p["members"], json!(["102", "101", "103"]));
+    assert_eq!(
+        (&p["name"], &p["strategy"]),
+        (&json!("Sales EU"), &json!("ring_all"))
+    );
+    let (st, _) = call(&s, "DELETE", &format!("{base}/600"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, e) = call(&s, "GET", &format!("{base}/600"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
+    let (st, _) = call(&s, "DELETE", &format!("{base}/600"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // The destination that named the deleted group is cleared.
+    let (_, g2) = call(&s, "GET", &format!("{base}/61"), ADMIN, None).await;
+    assert_eq!(g2["no_answer_destination"], Value::Null);
+    // Deleting the tenant takes its ring groups along.
+    let (st, _) = call(&s, "DELETE", "/api/v1/tenants/acme.test", ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    setup_ring_tenant(&s, "acme.test", &[]).await;
+    let (_, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn ring_group_validation_names_the_field() {
+    let s = state().await;
+    setup_ring_tenant(&s, "acme.test", &["101", "102"]).await;
+    setup_ring_tenant(&s, "other.test", &["200"]).await;
+    let base = "/api/v1/tenants/acme.test/ring-groups";
+    let ok = json!({"number": "600", "name": "Sales", "members": ["101"], "strategy": "ring_all"});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let without = |k: &str| {
+        let mut b = ok.clone();
+        b.as_object_mut().unwrap().remove(k);
+        b
+    };
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    for (body, field) in [
+        (without("number"), "number"),
+        (with("number", json!("")), "number"),
+        (with("number", json!("60a")), "number"),
+        (with("number", json!("1".repeat(16))), "number"),
+        (with("number", json!(600)), "number"),
+        (without("name"), "name"),
+        (with("name", json!("")), "name"),
+        (with("name", json!("x".repeat(101))), "name"),
+        (without("strategy"), "strategy"),
+        (with("strategy", json!("random")), "strategy"),
+        (with("members", json!("101")), "members"),
+        (with("members", json!([101])), "members"),
+        (with("members", json!(["101", "101"])), "members"),
+        (with("members", json!(["abc"])), "members"),
+        (
+            with(
+                "members",
+                json!((0..51).map(|i| format!("5{i}")).collect::<Vec<_>>()),
+            ),
+            "members",
+        ),
+        (with("ring_time_s", json!(4)), "ring_time_s"),
+        (with("ring_time_s", json!(301)), "ring_time_s"),
+        (with("ring_time_s", json!("20")), "ring_time_s"),
+        (with("ring_time_s", json!(20.5)), "ring_time_s"),
+        (
+            with("no_answer_destination", json!("600")),
+            "no_answer_destination",
+        ),
+        (
+            with("no_answer_destination", json!("999")),
+            "no_answer_destination",
+        ),
+        (
+            with("no_answer_destination", json!("x")),
+            "no_answer_destination",
+        ),
+        (
+            with("no_answer_destination", json!(101)),
+            "no_answer_destination",
+        ),
+        (with("priority", json!(1)), "priority"),
+    ] {
+        let (st, e) = call(&s, "POST", base, ADMIN, Some(body.clone())).await;
+        assert_eq!(error_field(st, &e), (unprocessable, json!(field)), "{body}");
+    }
+    // Unknown and foreign members are named in the message.
+    for bad in ["109", "200"] {
+        let (st, e) = call(
+            &s,
+            "POST",
+            base,
+            ADMIN,
+            Some(with("members", json!(["101", bad]))),
+        )
+        .await;
+        assert_eq!(error_field(st, &e), (unprocessable, json!("members")));
+        assert!(e["error"]["message"].as_str().unwrap().contains(bad), "{e}");
+    }
+    // Boundaries are accepted.
+    let (st, g) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(with("ring_time_s", json!(300))),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    let item = format!("{base}/600");
+    for (body, field) in [
+        (json!({"number": "601"}), "number"),
+        (json!({"name": ""}), "name"),
+        (json!({"members": ["102", "103"]}), "members"),
+        (json!({"strategy": "all"}), "strategy"),
+        (json!({"ring_time_s": 0}), "ring_time_s"),
+        (
+            json!({"no_answer_destination": "600"}),
+            "no_answer_destination",
+        ),
+        (json!({"no_answer_destination": 5}), "no_answer_destination"),
+    ] {
+        let (st, e) = call(&s, "PATCH", &item, ADMIN, Some(body.clone())).await;
+        assert_eq!(error_field(st, &e), (unprocessable, json!(field)), "{body}");
+    }
+    let (st, _) = call(&s, "POST", base, ADMIN, Some(json!([1]))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = call(
+        &s,
+        "PATCH",
+        &format!("{base}/601"),
+        ADMIN,
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Refusals changed nothing.
+    let (_, g) = call(&s, "GET", &item, ADMIN, None).await;
+    assert_eq!(
+        (&g["members"], &g["ring_time_s"]),
+        (&json!(["101"]), &json!(300))
+    );
+}
+
+#[tokio::test]
+async fn ring_group_numbers_clash_with_extensions_both_ways() {
+    let s = state().await;
+    setup_ring_tenant(&s, "acme.test", &["101"]).await;
+    let (st, e) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/acme.test/ring-groups",
+        ADMIN,
+        Some(json!({"number": "101", "name": "G", "strategy": "ring_all"})),
+    )
+    .await;
+    assert_eq!(error_field(st, &e), (StatusCode::CONFLICT, json!("number")));
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/acme.test/ring-groups",
+        ADMIN,
+        Some(json!({"number": "600", "name": "G", "strategy": "ring_all"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, e) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/acme.test/ring-groups",
+        ADMIN,
+        Some(json!({"number": "600", "name": "G2", "strategy": "ring_all"})),
+    )
+    .await;
+    assert_eq!(error_field(st, &e), (StatusCode::CONFLICT, json!("number")));
+    let (st, e) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/acme.test/extensions",
+        ADMIN,
+        Some(json!({"number": "600", "password": "pass-long-enough"})),
+    )
+    .await;
+    assert_eq!(error_field(st, &e), (StatusCode::CONFLICT, json!("number")));
+}
+
+#[tokio::test]
+async fn deleting_an_extension_removes_it_from_ring_groups() {
+    let s = state().await;
+    setup_ring_tenant(&s, "acme.test", &["101", "102", "103"]).await;
+    let base = "/api/v1/tenants/acme.test/ring-groups";
+    for (n, members, dest) in [
+        ("600", json!(["101", "102", "103"]), json!("102")),
+        ("601", json!(["102"]), json!("600")),
+    ] {
+        let (st, _) = call(
+            &s,
+            "POST",
+            base,
+            ADMIN,
+            Some(
+                json!({"number": n, "name": "G", "members": members, "strategy": "sequential",
+                        "no_answer_destination": dest}),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+    let (st, _) = call(
+        &s,
+        "DELETE",
+        "/api/v1/tenants/acme.test/extensions/102",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, g) = call(&s, "GET", &format!("{base}/600"), ADMIN, None).await;
+    assert_eq!(g["members"], json!(["101", "103"]));
+    assert_eq!(g["no_answer_destination"], Value::Null);
+    let (_, g) = call(&s, "GET", &format!("{base}/601"), ADMIN, None).await;
+    assert_eq!(g["members"], json!([]));
+    assert_eq!(g["no_answer_destination"], "600");
+}
+
+#[tokio::test]
+async fn ring_groups_are_confined_to_their_tenant() {
+    let s = state().await;
+    setup_ring_tenant(&s, "a.test", &["100"]).await;
+    setup_ring_tenant(&s, "b.test", &["200"]).await;
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/b.test/ring-groups",
+        ADMIN,
+        Some(json!({"number": "700", "name": "B", "members": ["200"], "strategy": "ring_all"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (_, tok) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/a.test/tokens",
+        ADMIN,
+        Some(json!({"name": "ci"})),
+    )
+    .await;
+    let a = tok["token"].as_str().unwrap().to_string();
+    let a = Some(a.as_str());
+    for (m, p, body) in [
+        ("GET", "/api/v1/tenants/b.test/ring-groups", None),
+        ("GET", "/api/v1/tenants/b.test/ring-groups/700", None),
+        ("DELETE", "/api/v1/tenants/b.test/ring-groups/700", None),
+        (
+            "PATCH",
+            "/api/v1/tenants/b.test/ring-groups/700",
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            "POST",
+            "/api/v1/tenants/b.test/ring-groups",
+            Some(json!({"number": "701", "name": "x", "strategy": "ring_all"})),
+        ),
+    ] {
+        let (st, _) = call(&s, m, p, a, body).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{m} {p}");
+    }
+    // Its own tenant works, and B's group is untouched.
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/a.test/ring-groups",
+        a,
+        Some(json!({"number": "700", "name": "A", "members": ["100"], "strategy": "ring_all"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (_, list) = call(&s, "GET", "/api/v1/tenants/a.test/ring-groups", a, None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, g) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/b.test/ring-groups/700",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!((&g["name"], &g["members"]), (&json!("B"), &json!(["200"])));
+    let (st, _) = call(&s, "GET", "/api/v1/tenants/a.test/ring-groups", None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}

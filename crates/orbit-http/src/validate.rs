@@ -1,5 +1,7 @@
 //! Field rules for API input. Each failure names its field.
 
+use orbit_store::{RingStrategy, MAX_RING_GROUP_MEMBERS, RING_TIME_S};
+
 use crate::error::ApiError;
 
 fn no_controls(field: &str, v: &str) -> Result<(), ApiError> {
@@ -96,6 +98,65 @@ pub fn display_name(v: &str) -> Result<String, ApiError> {
     Ok(v.to_string())
 }
 
+/// Ring group members: extension numbers, no duplicates, at most
+/// [`MAX_RING_GROUP_MEMBERS`]. Whether they exist is the store's check.
+pub fn members(v: &[&str]) -> Result<Vec<String>, ApiError> {
+    if v.len() > MAX_RING_GROUP_MEMBERS {
+        return Err(ApiError::invalid(
+            "members",
+            format!("members must list at most {MAX_RING_GROUP_MEMBERS} extensions"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(v.len());
+    for m in v {
+        if number(m).is_err() {
+            return Err(ApiError::invalid(
+                "members",
+                format!("members: {m:?} is not an extension number (1 to 15 digits)"),
+            ));
+        }
+        if out.iter().any(|o| o == m) {
+            return Err(ApiError::invalid(
+                "members",
+                format!("members: extension {m} is listed more than once"),
+            ));
+        }
+        out.push(m.to_string());
+    }
+    Ok(out)
+}
+
+pub fn strategy(v: &str) -> Result<RingStrategy, ApiError> {
+    RingStrategy::parse(v)
+        .ok_or_else(|| ApiError::invalid("strategy", "strategy must be ring_all or sequential"))
+}
+
+pub fn ring_time_s(v: i64) -> Result<u32, ApiError> {
+    u32::try_from(v)
+        .ok()
+        .filter(|t| RING_TIME_S.contains(t))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "ring_time_s",
+                format!(
+                    "ring_time_s must be {} to {} seconds",
+                    RING_TIME_S.start(),
+                    RING_TIME_S.end()
+                ),
+            )
+        })
+}
+
+/// An extension or ring group number (existence is the store's check).
+pub fn destination(v: &str) -> Result<String, ApiError> {
+    number(v).map_err(|_| {
+        ApiError::invalid(
+            "no_answer_destination",
+            "no_answer_destination must be an extension or ring group number (1 to 15 digits) or null",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +180,21 @@ mod tests {
         assert!(password("long enough").is_ok());
         assert!(display_name("Alice \"A\"").is_err());
         assert!(name("\u{7}").is_err());
+    }
+
+    #[test]
+    fn ring_group_fields() {
+        assert_eq!(members(&["101", "102"]).unwrap(), ["101", "102"]);
+        assert!(members(&["101", "101"]).is_err());
+        assert!(members(&["10a"]).is_err());
+        let many: Vec<String> = (0..51).map(|i| format!("1{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(members(&many).is_err());
+        assert!(members(&many[..50]).is_ok());
+        assert_eq!(strategy("sequential").unwrap(), RingStrategy::Sequential);
+        assert!(strategy("random").is_err());
+        assert_eq!(ring_time_s(5).unwrap(), 5);
+        assert!(ring_time_s(4).is_err() && ring_time_s(301).is_err() && ring_time_s(-1).is_err());
+        assert!(destination("").is_err());
     }
 }

@@ -1,16 +1,17 @@
-//! The in-memory copy of tenants and extension credentials, read on every
-//! SIP request without a database round trip.
+//! The in-memory copy of tenants, extension credentials and ring groups,
+//! read on every SIP request without a database round trip.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Extension, Tenant};
+use crate::model::{Extension, RingGroup, Tenant};
 
 #[derive(Debug, Default, Clone)]
 pub struct Directory {
     by_id: HashMap<String, Arc<Tenant>>,
     by_domain: HashMap<String, String>,
     extensions: HashMap<(String, String), Arc<Extension>>,
+    ring_groups: HashMap<(String, String), Arc<RingGroup>>,
 }
 
 impl Directory {
@@ -55,6 +56,40 @@ impl Directory {
         v
     }
 
+    pub fn ring_group(&self, tenant_id: &str, number: &str) -> Option<Arc<RingGroup>> {
+        self.ring_groups
+            .get(&(tenant_id.to_string(), number.to_string()))
+            .cloned()
+    }
+
+    /// The tenant's ring groups, by number (shorter numbers first).
+    pub fn ring_groups(&self, tenant_id: &str) -> Vec<Arc<RingGroup>> {
+        let mut v: Vec<_> = self
+            .ring_groups
+            .values()
+            .filter(|g| g.tenant_id == tenant_id)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (a.number.len(), &a.number).cmp(&(b.number.len(), &b.number)));
+        v
+    }
+
+    /// Whether `number` is taken in the tenant by an extension or a ring group.
+    pub fn number_in_use(&self, tenant_id: &str, number: &str) -> bool {
+        let key = (tenant_id.to_string(), number.to_string());
+        self.extensions.contains_key(&key) || self.ring_groups.contains_key(&key)
+    }
+
+    pub(crate) fn put_ring_group(&mut self, g: RingGroup) {
+        self.ring_groups
+            .insert((g.tenant_id.clone(), g.number.clone()), Arc::new(g));
+    }
+
+    pub(crate) fn remove_ring_group(&mut self, tenant_id: &str, number: &str) {
+        self.ring_groups
+            .remove(&(tenant_id.to_string(), number.to_string()));
+    }
+
     pub(crate) fn put_tenant(&mut self, t: Tenant) {
         if let Some(old) = self.by_id.get(&t.id) {
             self.by_domain.remove(&old.domain);
@@ -68,6 +103,7 @@ impl Directory {
             self.by_domain.remove(&old.domain);
         }
         self.extensions.retain(|(t, _), _| t != id);
+        self.ring_groups.retain(|(t, _), _| t != id);
     }
 
     pub(crate) fn put_extension(&mut self, e: Extension) {

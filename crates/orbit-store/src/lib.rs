@@ -1,4 +1,4 @@
-//! Orbit's store: tenants, extensions, API tokens and registrations in an
+//! Orbit's store: tenants, extensions, ring groups, API tokens and registrations in an
 //! SQL database (embedded SQLite by default, PostgreSQL by URL), with an
 //! in-memory directory the SIP layer reads without touching the database.
 //!
@@ -9,13 +9,17 @@ mod directory;
 mod error;
 mod model;
 mod registrations;
+mod ring_groups;
 mod store;
 pub mod tokens;
 
 pub use directory::Directory;
 pub use error::StoreError;
-pub use model::{Binding, Extension, Tenant, Token};
+pub use model::{
+    Binding, Extension, RingGroup, RingGroupPatch, RingGroupSpec, RingStrategy, Tenant, Token,
+};
 pub use registrations::BindingOp;
+pub use ring_groups::{MAX_RING_GROUP_MEMBERS, RING_TIME_S};
 pub use store::{Store, StoreEvent};
 
 /// The registrations in force now. The registrar's memory answers this:

@@ -45,3 +45,70 @@ pub struct Token {
     pub name: String,
     pub created_at: i64,
 }
+
+/// How a ring group rings its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingStrategy {
+    /// Every member at once, for `ring_time_s`.
+    RingAll,
+    /// One member after another in list order, `ring_time_s` each.
+    Sequential,
+}
+
+impl RingStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RingStrategy::RingAll => "ring_all",
+            RingStrategy::Sequential => "sequential",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RingStrategy> {
+        match s {
+            "ring_all" => Some(RingStrategy::RingAll),
+            "sequential" => Some(RingStrategy::Sequential),
+            _ => None,
+        }
+    }
+}
+
+/// A ring group: a number of a tenant that rings a list of its extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingGroup {
+    pub tenant_id: String,
+    pub number: String,
+    pub name: String,
+    /// Extension numbers of the same tenant, in ring order, no duplicates.
+    pub members: Vec<String>,
+    pub strategy: RingStrategy,
+    /// Seconds; for [`RingStrategy::Sequential`], per member.
+    pub ring_time_s: u32,
+    /// Where an unanswered call goes: an extension or another ring group
+    /// of the same tenant. `None` = hang up.
+    pub no_answer_destination: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The fields of a new ring group (the store checks references and
+/// uniqueness; field syntax is the caller's job).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingGroupSpec {
+    pub number: String,
+    pub name: String,
+    pub members: Vec<String>,
+    pub strategy: RingStrategy,
+    pub ring_time_s: u32,
+    pub no_answer_destination: Option<String>,
+}
+
+/// A change to a ring group: `None` keeps a field; `members` is replaced as
+/// a whole; `no_answer_destination: Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RingGroupPatch {
+    pub name: Option<String>,
+    pub members: Option<Vec<String>>,
+    pub strategy: Option<RingStrategy>,
+    pub ring_time_s: Option<u32>,
+    pub no_answer_destination: Option<Option<String>>,
+}

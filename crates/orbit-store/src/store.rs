@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use crate::directory::Directory;
 use crate::error::StoreError;
-use crate::model::{Extension, Tenant};
+use crate::model::{Extension, RingGroup, RingStrategy, Tenant};
 use crate::now_ms;
 
 /// Changes other layers must react to (the registrar drops the bindings of
@@ -23,6 +23,10 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     directory: Arc<RwLock<Directory>>,
     events: broadcast::Sender<StoreEvent>,
+    /// Serialises writes whose checks span tables (extension and ring group
+    /// numbers share one space; members must exist), so check and write are
+    /// one step.
+    pub(crate) writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -64,6 +68,7 @@ impl Store {
             pool,
             directory: Arc::new(RwLock::new(Directory::default())),
             events,
+            writes: Arc::new(tokio::sync::Mutex::new(())),
         };
         store.reload().await?;
         Ok(store)
@@ -87,6 +92,30 @@ impl Store {
         {
             dir.put_extension(extension_of(&row)?);
         }
+        let mut groups = std::collections::HashMap::new();
+        for row in sqlx::query(
+            "SELECT tenant_id, number, name, strategy, ring_time_s, no_answer_destination, created_at, updated_at FROM ring_groups",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let g = ring_group_of(&row)?;
+            groups.insert((g.tenant_id.clone(), g.number.clone()), g);
+        }
+        for row in sqlx::query(
+            "SELECT tenant_id, ring_group, extension FROM ring_group_members ORDER BY tenant_id, ring_group, position",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let key: (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            if let Some(g) = groups.get_mut(&key) {
+                g.members.push(row.try_get(2)?);
+            }
+        }
+        for g in groups.into_values() {
+            dir.put_ring_group(g);
+        }
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = dir;
         Ok(())
     }
@@ -96,7 +125,7 @@ impl Store {
         self.directory.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn edit_directory(&self, f: impl FnOnce(&mut Directory)) {
+    pub(crate) fn edit_directory(&self, f: impl FnOnce(&mut Directory)) {
         f(&mut self.directory.write().unwrap_or_else(|e| e.into_inner()));
     }
 
@@ -193,6 +222,7 @@ impl Store {
 
     /// Delete a tenant with everything it owns, in one transaction.
     pub async fn delete_tenant(&self, id: &str) -> Result<(), StoreError> {
+        let _w = self.writes.lock().await;
         if self.directory().tenant(id).is_none() {
             return Err(StoreError::NotFound("tenant"));
         }
@@ -200,6 +230,8 @@ impl Store {
         for sql in [
             "DELETE FROM registrations WHERE tenant_id = $1",
             "DELETE FROM api_tokens WHERE tenant_id = $1",
+            "DELETE FROM ring_group_members WHERE tenant_id = $1",
+            "DELETE FROM ring_groups WHERE tenant_id = $1",
             "DELETE FROM extensions WHERE tenant_id = $1",
             "DELETE FROM tenants WHERE id = $1",
         ] {
@@ -220,11 +252,13 @@ impl Store {
         display_name: &str,
         password: &str,
     ) -> Result<Extension, StoreError> {
+        let _w = self.writes.lock().await;
         let tenant = self
             .directory()
             .tenant(tenant_id)
             .ok_or(StoreError::NotFound("tenant"))?;
-        if self.directory().extension(tenant_id, number).is_some() {
+        // Extensions and ring groups share the tenant's numbers.
+        if self.directory().number_in_use(tenant_id, number) {
             return Err(StoreError::Conflict("number"));
         }
         let now = now_ms();
@@ -289,23 +323,67 @@ impl Store {
         Ok(e)
     }
 
+    /// Delete an extension with its registrations; in the same transaction
+    /// it leaves every ring group's members, and a `no_answer_destination`
+    /// naming it becomes null.
     pub async fn delete_extension(&self, tenant_id: &str, number: &str) -> Result<(), StoreError> {
+        let _w = self.writes.lock().await;
         if self.directory().extension(tenant_id, number).is_none() {
             return Err(StoreError::NotFound("extension"));
         }
+        let now = now_ms();
+        let touched: Vec<RingGroup> = self
+            .directory()
+            .ring_groups(tenant_id)
+            .iter()
+            .filter(|g| {
+                g.members.iter().any(|m| m == number)
+                    || g.no_answer_destination.as_deref() == Some(number)
+            })
+            .map(|g| {
+                let mut g = (**g).clone();
+                g.members.retain(|m| m != number);
+                if g.no_answer_destination.as_deref() == Some(number) {
+                    g.no_answer_destination = None;
+                }
+                g.updated_at = now;
+                g
+            })
+            .collect();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM registrations WHERE tenant_id = $1 AND extension = $2")
+        for sql in [
+            "DELETE FROM registrations WHERE tenant_id = $1 AND extension = $2",
+            "DELETE FROM ring_group_members WHERE tenant_id = $1 AND extension = $2",
+            "UPDATE ring_groups SET no_answer_destination = NULL WHERE tenant_id = $1 AND no_answer_destination = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant_id)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for g in &touched {
+            sqlx::query(
+                "UPDATE ring_groups SET updated_at = $1 WHERE tenant_id = $2 AND number = $3",
+            )
+            .bind(now)
             .bind(tenant_id)
-            .bind(number)
+            .bind(&g.number)
             .execute(&mut *tx)
             .await?;
+        }
         sqlx::query("DELETE FROM extensions WHERE tenant_id = $1 AND number = $2")
             .bind(tenant_id)
             .bind(number)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.edit_directory(|d| d.remove_extension(tenant_id, number));
+        self.edit_directory(|d| {
+            d.remove_extension(tenant_id, number);
+            for g in touched {
+                d.put_ring_group(g);
+            }
+        });
         let _ = self.events.send(StoreEvent::ExtensionDeleted {
             tenant_id: tenant_id.to_string(),
             number: number.to_string(),
@@ -314,7 +392,7 @@ impl Store {
     }
 }
 
-fn conflict(e: sqlx::Error, field: &'static str) -> StoreError {
+pub(crate) fn conflict(e: sqlx::Error, field: &'static str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(field),
         _ => StoreError::Db(e),
@@ -341,5 +419,24 @@ fn extension_of(row: &AnyRow) -> Result<Extension, sqlx::Error> {
         ha1_sha256: row.try_get(4)?,
         created_at: row.try_get(5)?,
         updated_at: row.try_get(6)?,
+    })
+}
+
+fn ring_group_of(row: &AnyRow) -> Result<RingGroup, sqlx::Error> {
+    let strategy: String = row.try_get(3)?;
+    let ring_time_s: i64 = row.try_get(4)?;
+    Ok(RingGroup {
+        tenant_id: row.try_get(0)?,
+        number: row.try_get(1)?,
+        name: row.try_get(2)?,
+        members: Vec::new(),
+        strategy: RingStrategy::parse(&strategy).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown ring group strategy {strategy:?}").into())
+        })?,
+        ring_time_s: u32::try_from(ring_time_s)
+            .map_err(|_| sqlx::Error::Decode(format!("bad ring_time_s {ring_time_s}").into()))?,
+        no_answer_destination: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+        updated_at: row.try_get(7)?,
     })
 }
