@@ -101,9 +101,12 @@ pub struct Overloaded;
 
 impl<D: Clone> ServerTransactions<D> {
     pub fn new(capacity: usize) -> Self {
+        // Reserved up front: growing a table of hundreds of thousands of
+        // entries rehashes (or copies) all of them at once, a stall of tens
+        // of milliseconds on the receive path. Untouched pages cost no memory.
         ServerTransactions {
-            entries: HashMap::new(),
-            order: BinaryHeap::new(),
+            entries: HashMap::with_capacity(capacity),
+            order: BinaryHeap::with_capacity(capacity * 2),
             resends: BinaryHeap::new(),
             capacity,
         }
