@@ -285,3 +285,18 @@ def test_replayed_nonce_count_is_challenged_again(orbit):
         auth2 = harness.digest_authorization(chal, "REGISTER", ruri, "1013", PW, nc=2, cnonce="c0ffee")
         again = c.request("REGISTER", ruri, hdrs + [("Authorization", auth2)], to_uri=aor, from_uri=aor)
         assert again is not None and again.status == 200, again
+
+
+def test_digest_for_another_uri_is_refused(orbit):
+    """RFC 7616 §3.4.6: the digest `uri` must name the request's target."""
+    orbit.create_extension("1014", PW)
+    with SipClient(orbit.sip_addr) as c:
+        ruri, aor = f"sip:{orbit.domain}", f"sip:1014@{orbit.domain}"
+        hdrs = [("Contact", f"<{c.contact_uri('1014')}>"), ("Expires", "3600")]
+        first = c.request("REGISTER", ruri, hdrs, to_uri=aor, from_uri=aor)
+        assert first is not None and first.status == 401, first
+        chal = harness.pick_challenge(first, "MD5")
+        auth = harness.digest_authorization(chal, "REGISTER", "sip:other.example", "1014", PW)
+        r = c.request("REGISTER", ruri, hdrs + [("Authorization", auth)], to_uri=aor, from_uri=aor)
+        assert r is not None and r.status == 400, r
+        assert "uri" in r.start_line.lower(), r

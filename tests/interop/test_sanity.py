@@ -216,3 +216,36 @@ def test_survives_garbage_burst(orbit):
         data, cid = raw_request(c, "OPTIONS")
         r = c.exchange_raw(data)
     assert r is not None and r.status == 200, r
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_multibyte_start_line_does_not_silence_the_listener(orbit, transport):
+    """A start line whose fourth byte falls inside a UTF-8 character (b"a\\xc3\\xa9\\xc3\\xa9")
+    once reached a byte-offset slice; the listener must keep answering afterwards."""
+    bad = b"a\xc3\xa9\xc3\xa9\r\n\r\n"
+    if transport == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(bad, orbit.sip_addr)
+        s.close()
+    else:
+        t = socket.create_connection(orbit.sip_addr, timeout=5)
+        t.sendall(bad)
+        t.close()
+    time.sleep(0.2)
+    with SipClient(orbit.sip_addr, transport=transport) as c:
+        data, cid = raw_request(c, "OPTIONS")
+        r = c.exchange_raw(data)
+    assert r is not None and r.status == 200, r
+
+
+def test_tcp_crlf_keepalive_gets_a_pong(orbit):
+    """RFC 5626 §4.4.1: a CRLFCRLF ping on a stream is answered with CRLF, and
+    the connection still carries SIP afterwards."""
+    with SipClient(orbit.sip_addr, transport="tcp") as c:
+        c.send_raw(b"\r\n\r\n")
+        c.sock.settimeout(3)
+        pong = c.sock.recv(16)
+        assert pong == b"\r\n", pong
+        data, cid = raw_request(c, "OPTIONS")
+        r = c.exchange_raw(data)
+    assert r is not None and r.status == 200, r

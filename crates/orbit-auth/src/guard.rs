@@ -55,6 +55,19 @@ struct Record {
 pub struct Guard {
     config: GuardConfig,
     sources: HashMap<IpAddr, Record>,
+    last_full_sweep: Option<Instant>,
+}
+
+/// Failures are counted per IPv4 address or per IPv6 /64: one host can
+/// hold a whole /64 and would otherwise get a fresh count per address.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
 }
 
 impl Guard {
@@ -62,6 +75,7 @@ impl Guard {
         Guard {
             config,
             sources: HashMap::new(),
+            last_full_sweep: None,
         }
     }
 
@@ -70,6 +84,7 @@ impl Guard {
         if !self.config.enabled {
             return Verdict::Allow;
         }
+        let ip = source_key(ip);
         let Some(rec) = self.sources.get_mut(&ip) else {
             return Verdict::Allow;
         };
@@ -93,7 +108,17 @@ impl Guard {
         if !self.config.enabled {
             return Verdict::Allow;
         }
+        let ip = source_key(ip);
         if !self.sources.contains_key(&ip) && self.sources.len() >= self.config.max_tracked {
+            // Making room scans the table, so at most once a second; in
+            // between, a new source's failure goes uncounted.
+            if self
+                .last_full_sweep
+                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+            {
+                return Verdict::Allow;
+            }
+            self.last_full_sweep = Some(now);
             self.sweep(now);
             if self.sources.len() >= self.config.max_tracked {
                 self.evict_oldest();

@@ -59,7 +59,18 @@ impl NonceKey {
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    pub fn check(&self, nonce: &str, realm: &str, now_s: u64, ttl_s: u64) -> NonceCheck {
+    /// Check a nonce. Nonces issued before `not_before_s` are stale: the
+    /// server passes its start time, because the table of nonce counts that
+    /// stops replays does not survive a restart, so older nonces must not
+    /// be honoured (clients simply answer the fresh challenge).
+    pub fn check(
+        &self,
+        nonce: &str,
+        realm: &str,
+        now_s: u64,
+        ttl_s: u64,
+        not_before_s: u64,
+    ) -> NonceCheck {
         let Ok(raw) = URL_SAFE_NO_PAD.decode(nonce) else {
             return NonceCheck::Invalid;
         };
@@ -75,7 +86,7 @@ impl NonceKey {
             return NonceCheck::Invalid;
         }
         // A nonce from the future (clock stepped back) is treated as stale, not trusted.
-        if issued > now_s + 5 || now_s - issued.min(now_s) > ttl_s {
+        if issued > now_s + 5 || now_s - issued.min(now_s) > ttl_s || issued < not_before_s {
             return NonceCheck::Stale;
         }
         NonceCheck::Valid
@@ -90,21 +101,26 @@ mod tests {
     fn valid_then_stale_and_bound_to_realm_and_key() {
         let k = NonceKey::new([7; 32]);
         let n = k.issue("acme.test", 1000, [1; 8]);
-        assert_eq!(k.check(&n, "acme.test", 1000, 30), NonceCheck::Valid);
-        assert_eq!(k.check(&n, "acme.test", 1030, 30), NonceCheck::Valid);
-        assert_eq!(k.check(&n, "acme.test", 1031, 30), NonceCheck::Stale);
-        assert_eq!(k.check(&n, "other.test", 1000, 30), NonceCheck::Invalid);
+        assert_eq!(k.check(&n, "acme.test", 1000, 30, 0), NonceCheck::Valid);
+        assert_eq!(k.check(&n, "acme.test", 1030, 30, 0), NonceCheck::Valid);
+        assert_eq!(k.check(&n, "acme.test", 1031, 30, 0), NonceCheck::Stale);
+        assert_eq!(k.check(&n, "other.test", 1000, 30, 0), NonceCheck::Invalid);
         assert_eq!(
-            NonceKey::new([8; 32]).check(&n, "acme.test", 1000, 30),
+            NonceKey::new([8; 32]).check(&n, "acme.test", 1000, 30, 0),
             NonceCheck::Invalid
         );
         assert_eq!(
-            k.check("garbage", "acme.test", 1000, 30),
+            k.check("garbage", "acme.test", 1000, 30, 0),
             NonceCheck::Invalid
         );
-        let mut tampered = n.into_bytes();
+        let mut tampered = n.clone().into_bytes();
         tampered[3] ^= 1;
         let tampered = String::from_utf8(tampered).unwrap();
-        assert_ne!(k.check(&tampered, "acme.test", 1000, 30), NonceCheck::Valid);
+        assert_ne!(
+            k.check(&tampered, "acme.test", 1000, 30, 0),
+            NonceCheck::Valid
+        );
+        // Issued before the server started: stale, however young.
+        assert_eq!(k.check(&n, "acme.test", 1001, 30, 1001), NonceCheck::Stale);
     }
 }

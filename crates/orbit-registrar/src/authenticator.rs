@@ -16,6 +16,8 @@ pub struct AuthConfig {
     pub algorithms: Vec<Algorithm>,
     pub nonce_ttl_s: u64,
     pub guard: GuardConfig,
+    /// Accept digest responses without `qop` (RFC 2069 style, old phones).
+    pub allow_no_qop: bool,
 }
 
 impl Default for AuthConfig {
@@ -24,6 +26,7 @@ impl Default for AuthConfig {
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             nonce_ttl_s: 300,
             guard: GuardConfig::default(),
+            allow_no_qop: false,
         }
     }
 }
@@ -39,8 +42,24 @@ pub struct Authenticator {
     key: NonceKey,
     guard: Mutex<Guard>,
     replay: Mutex<ReplayTable>,
+    /// Unix second this authenticator started; older nonces are stale.
+    started_s: u64,
     /// HA1 of nobody, so unknown users cost the same work as known ones.
     decoy: Extension,
+}
+
+/// Whether the digest `uri` names the same target as the Request-URI:
+/// scheme, user, host and port; URI parameters may differ in spelling.
+fn same_target(digest_uri: &str, request_uri: &orbit_sip::uri::SipUri) -> bool {
+    match orbit_sip::uri::parse_uri(digest_uri.trim()) {
+        Ok(u) => {
+            u.scheme == request_uri.scheme
+                && u.user == request_uri.user
+                && u.host == request_uri.host
+                && u.port == request_uri.port
+        }
+        Err(_) => false,
+    }
 }
 
 /// Nonces whose counts are remembered at once (about 80 bytes each).
@@ -72,6 +91,7 @@ impl Authenticator {
             key,
             guard,
             replay,
+            started_s: unix_s(),
             decoy,
         }
     }
@@ -131,11 +151,27 @@ impl Authenticator {
             Ok(a) if self.config.algorithms.contains(&a) => a,
             _ => return self.challenge(tenant, false, proxy, delay),
         };
+        // RFC 7616 makes qop mandatory; the RFC 2069 form (no qop, no
+        // nonce count) cannot be replay-checked and is refused unless allowed.
+        if creds.qop.is_none() && !self.config.allow_no_qop {
+            return self.challenge(tenant, false, proxy, delay);
+        }
+        // RFC 7616 §3.4.6: the digest must be for this request's URI.
+        if !same_target(&creds.uri, &req.uri) {
+            return AuthOutcome::Respond(
+                Response::new(
+                    400,
+                    "Bad Request (digest uri does not match the Request-URI)",
+                )
+                .into(),
+            );
+        }
         match self.key.check(
             &creds.nonce,
             &tenant.realm,
             unix_s(),
             self.config.nonce_ttl_s,
+            self.started_s,
         ) {
             NonceCheck::Valid => {}
             NonceCheck::Stale => return self.challenge(tenant, true, proxy, delay),

@@ -178,20 +178,22 @@ impl Location {
                 ops.push(BindingOp::Upsert(binding));
             }
         }
-        // Over the bound, the least recently refreshed contacts make room:
-        // a phone that rebooted leaves a stale binding behind more often than
-        // a rogue device pushes out a live one.
+        // Over the bound, contacts this request did not touch make room,
+        // the one closest to expiry first: a phone that rebooted leaves a
+        // stale binding behind more often than a rogue device pushes out a
+        // live one, and the request's own contacts are never the ones to go.
         while list.len() > max_contacts {
-            let Some(oldest) = list
+            let touched = |b: &Binding| updates.iter().any(|u| u.uri.raw == b.contact);
+            let Some(victim) = list
                 .iter()
                 .enumerate()
+                .filter(|(_, b)| !touched(b))
                 .min_by_key(|(_, b)| b.expires_at)
                 .map(|(i, _)| i)
             else {
                 break;
             };
-            let old = list.remove(oldest);
-            ops.retain(|op| !matches!(op, BindingOp::Upsert(b) if b.contact == old.contact));
+            let old = list.remove(victim);
             ops.push(BindingOp::Remove {
                 tenant_id: old.tenant_id,
                 extension: old.extension,
@@ -241,6 +243,31 @@ impl Location {
             list.retain(|b| b.expires_at > now_ms);
             !list.is_empty()
         });
+        before - self.count()
+    }
+
+    /// Every binding, and the persisted expiries reset to match: used to
+    /// rewrite the store wholesale after a failed write.
+    pub fn resync(&mut self) -> Vec<Binding> {
+        let all: Vec<Binding> = self.map.values().flatten().cloned().collect();
+        self.persisted = all
+            .iter()
+            .map(|b| {
+                (
+                    (b.tenant_id.clone(), b.extension.clone(), b.contact.clone()),
+                    b.expires_at,
+                )
+            })
+            .collect();
+        all
+    }
+
+    /// Drop bindings of extensions that no longer exist (a deletion whose
+    /// event was missed, or that raced with a REGISTER).
+    pub fn retain_extensions(&mut self, exists: impl Fn(&str, &str) -> bool) -> usize {
+        let before = self.count();
+        self.map.retain(|(t, e), _| exists(t, e));
+        self.persisted.retain(|(t, e, _), _| exists(t, e));
         before - self.count()
     }
 
@@ -390,6 +417,39 @@ mod tests {
             .map(|b| b.contact.clone())
             .collect();
         assert_eq!(left, vec!["sip:101@192.0.2.1", "sip:101@192.0.2.2"]);
+    }
+
+    #[test]
+    fn a_new_contact_with_a_short_expiry_is_not_its_own_victim() {
+        let mut loc = Location::default();
+        for i in 0..2u32 {
+            let c = format!("sip:101@192.0.2.{i}");
+            loc.apply(
+                "t",
+                "101",
+                &[upd(&c, 3600)],
+                &meta(&format!("c{i}"), 1),
+                0,
+                2,
+            )
+            .unwrap();
+        }
+        loc.apply(
+            "t",
+            "101",
+            &[upd("sip:101@192.0.2.9", 600)],
+            &meta("n", 1),
+            1000,
+            2,
+        )
+        .unwrap();
+        let left: Vec<_> = loc
+            .get("t", "101")
+            .iter()
+            .map(|b| b.contact.clone())
+            .collect();
+        assert!(left.contains(&"sip:101@192.0.2.9".to_string()), "{left:?}");
+        assert_eq!(left.len(), 2);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! REGISTER handling (RFC 3261 §10.3) over the in-memory location table,
 //! with write-through to the store.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub struct Registrar {
     config: RegistrarConfig,
     location: Mutex<Location>,
     persist: mpsc::UnboundedSender<Persist>,
+    /// Set by the writer when a batch could not be stored.
+    write_failed: Arc<AtomicBool>,
 }
 
 impl Registrar {
@@ -62,15 +65,17 @@ impl Registrar {
         let loaded = store.bindings(None, now).await?;
         info!(bindings = loaded.len(), "registrations restored");
         let (tx, rx) = mpsc::unbounded_channel();
+        let write_failed = Arc::new(AtomicBool::new(false));
         let registrar = Arc::new(Registrar {
             store: store.clone(),
             auth,
             config,
             location: Mutex::new(Location::load(loaded)),
             persist: tx,
+            write_failed: write_failed.clone(),
         });
         registrar.publish_count();
-        tokio::spawn(write_through(store.clone(), rx));
+        tokio::spawn(write_through(store.clone(), rx, write_failed));
         tokio::spawn(registrar.clone().housekeeping(store.subscribe(), cancel));
         Ok(registrar)
     }
@@ -125,6 +130,16 @@ impl Registrar {
             return Response::new(403, "Forbidden (To does not match the credentials)").into();
         }
         let contacts = req.header_list("contact");
+        if contacts.len() > self.config.max_contacts {
+            return Response::new(
+                403,
+                format!(
+                    "Forbidden (more than {} contacts)",
+                    self.config.max_contacts
+                ),
+            )
+            .into();
+        }
         let header_expires: Option<u32> = req.header("expires").and_then(|v| v.trim().parse().ok());
         let now = now_ms();
 
@@ -220,12 +235,25 @@ impl Registrar {
         resp.into()
     }
 
+    /// Drop bindings whose extension is gone, so a missed or raced deletion
+    /// does not leave them behind (nor hand them to a re-created extension).
+    fn reconcile(&self) {
+        let store = &self.store;
+        let dropped = self
+            .location()
+            .retain_extensions(|t, e| store.directory().extension(t, e).is_some());
+        if dropped > 0 {
+            info!(dropped, "dropped registrations of deleted extensions");
+        }
+    }
+
     async fn housekeeping(
         self: Arc<Self>,
         mut events: tokio::sync::broadcast::Receiver<StoreEvent>,
         cancel: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -236,12 +264,21 @@ impl Registrar {
                     }
                     // Once a second: counting walks the whole table.
                     self.publish_count();
+                    if self.write_failed.swap(false, Ordering::AcqRel) {
+                        let all = self.location().resync();
+                        warn!(bindings = all.len(), "rewriting all registrations after a failed write");
+                        let _ = self.persist.send(Persist::Ops(vec![BindingOp::ReplaceAll(all)]));
+                    }
+                    ticks += 1;
+                    if ticks.is_multiple_of(10) {
+                        self.reconcile();
+                    }
                     self.auth.sweep();
                 }
                 ev = events.recv() => match ev {
                     Ok(StoreEvent::TenantDeleted { tenant_id }) => self.location().forget_tenant(&tenant_id),
                     Ok(StoreEvent::ExtensionDeleted { tenant_id, number }) => self.location().forget_extension(&tenant_id, &number),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.reconcile(),
                     Err(_) => return,
                 },
             }
@@ -260,7 +297,11 @@ impl orbit_store::LiveBindings for Registrar {
     }
 }
 
-async fn write_through(store: Store, mut rx: mpsc::UnboundedReceiver<Persist>) {
+async fn write_through(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<Persist>,
+    failed: Arc<AtomicBool>,
+) {
     let mut ops = Vec::new();
     let mut waiters = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -276,7 +317,14 @@ async fn write_through(store: Store, mut rx: mpsc::UnboundedReceiver<Persist>) {
             }
         }
         if let Err(e) = store.apply_bindings(&ops).await {
-            warn!(error = %e, ops = ops.len(), "writing registrations failed");
+            // One retry for a passing problem (a locked database); after
+            // that the registrar rewrites everything from memory.
+            warn!(error = %e, ops = ops.len(), "writing registrations failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Err(e) = store.apply_bindings(&ops).await {
+                warn!(error = %e, "writing registrations failed again");
+                failed.store(true, Ordering::Release);
+            }
         }
         ops.clear();
         for w in waiters.drain(..) {

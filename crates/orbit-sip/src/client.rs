@@ -13,6 +13,10 @@ use bytes::Bytes;
 
 use crate::transaction::{Retransmission, T1, T2, T4};
 
+/// An INVITE that has had a provisional response is given up after this
+/// long without another one (RFC 3261 §16.6 Timer C is "greater than 3 minutes").
+pub const PROCEEDING_LIMIT: Duration = Duration::from_secs(181);
+
 /// A client transaction is named by the branch Orbit generated and the
 /// method (a CANCEL shares its INVITE's branch).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,8 +127,13 @@ impl<D: Clone> ClientTransactions<D> {
         if status < 200 {
             e.state = State::Proceeding;
             if e.invite {
-                // Timer A stops once anything is heard back.
+                // Timer A stops once anything is heard back, and Timer B only
+                // runs in Calling: a phone may ring for minutes. The TU bounds
+                // ringing (Timer C); this bound only keeps a lost dialog from
+                // living forever, and each provisional renews it.
                 e.resend = None;
+                e.deadline = now + PROCEEDING_LIMIT;
+                self.timers.push(Reverse((e.deadline, key.clone())));
             } else if let Some((_, interval)) = e.resend {
                 // Timer E continues at T2 in Proceeding.
                 e.resend = Some((now + T2, interval.max(T2)));
@@ -246,6 +255,19 @@ mod tests {
         );
         c.poll(at(11_000 + 32_000));
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn ringing_longer_than_timer_b_is_not_a_timeout() {
+        let t0 = Instant::now();
+        let mut c = ClientTransactions::default();
+        c.start(key("INVITE"), Bytes::new(), 1, true, t0);
+        c.on_response(&key("INVITE"), 180, t0 + Duration::from_secs(1));
+        assert!(c.poll(t0 + Duration::from_secs(60)).1.is_empty());
+        assert_eq!(
+            c.on_response(&key("INVITE"), 200, t0 + Duration::from_secs(60)),
+            Disposition::Deliver
+        );
     }
 
     #[test]

@@ -328,11 +328,24 @@ fn class_of(status: u16) -> &'static str {
     }
 }
 
-/// Token bucket per source address; the bucket holds one second of burst.
+/// Token bucket per source (an IPv4 address, or an IPv6 /64, since one
+/// host can hold a whole /64); a bucket holds two seconds of burst.
 #[derive(Debug)]
 struct RateLimiter {
     rate: f64,
     buckets: HashMap<IpAddr, (f64, Instant)>,
+    last_full_sweep: Option<Instant>,
+}
+
+/// The address a limit applies to: IPv6 sources are grouped by /64.
+pub(crate) fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
 }
 
 impl RateLimiter {
@@ -342,6 +355,7 @@ impl RateLimiter {
         RateLimiter {
             rate: rate as f64,
             buckets: HashMap::new(),
+            last_full_sweep: None,
         }
     }
 
@@ -349,8 +363,21 @@ impl RateLimiter {
         if self.rate <= 0.0 {
             return true;
         }
+        let ip = source_key(ip);
         if self.buckets.len() >= Self::MAX_TRACKED && !self.buckets.contains_key(&ip) {
+            // A full table is swept at most once a second; in between, new
+            // sources pass untracked rather than costing a scan each.
+            if self
+                .last_full_sweep
+                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+            {
+                return true;
+            }
+            self.last_full_sweep = Some(now);
             self.sweep(now);
+            if self.buckets.len() >= Self::MAX_TRACKED {
+                return true;
+            }
         }
         let burst = self.rate * 2.0;
         let (tokens, last) = self.buckets.entry(ip).or_insert((burst, now));

@@ -327,7 +327,12 @@ fn logical_lines(head: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> 
 /// wrong number of spaces is still returned (method, the middle as URI, the
 /// last word as version) so the caller can answer 505 or 400 as fits.
 fn parse_start_line(line: &str) -> Result<(StartLine, bool), FrameError> {
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    // Compare bytes: the line is UTF-8, and byte 4 need not be a char boundary.
+    if line
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+    {
         let mut parts = line.splitn(3, ' ');
         let version = parts.next().ok_or(FrameError::StartLine)?;
         let code = parts.next().ok_or(FrameError::StartLine)?;
@@ -421,7 +426,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn multibyte_start_line_does_not_panic() {
+        assert!(parse("a\u{e9}\u{e9}\r\n\r\n".as_bytes(), Framing::Datagram).is_err());
+        // Not a token method: refused, not a panic.
+        assert!(parse(
+            "\u{e9}\u{e9}\u{e9} x SIP/2.0\r\n\r\n".as_bytes(),
+            Framing::Datagram
+        )
+        .is_err());
+    }
+
     proptest::proptest! {
+        #[test]
+        fn valid_utf8_never_panics(s in "\\PC{0,40}(\r\n[^\r\n]{0,30}){0,4}\r\n\r\n") {
+            let _ = parse(s.as_bytes(), Framing::Datagram);
+            let _ = crate::sanity::check(s.as_bytes(), Framing::Datagram, &crate::sanity::Limits::default());
+        }
+
         #[test]
         fn never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
             let _ = parse(&data, Framing::Datagram);

@@ -166,8 +166,10 @@ impl Outbound {
                         w.get(&key).cloned()
                     }
                 };
+                // Never wait on a slow transaction user here: this runs on the
+                // receive loop. A full queue loses a provisional, not the call.
                 if let Some(tx) = waiter {
-                    let _ = tx.send(ClientEvent::Response(Box::new(msg))).await;
+                    let _ = tx.try_send(ClientEvent::Response(Box::new(msg)));
                 }
                 true
             }
@@ -193,7 +195,7 @@ impl Outbound {
         for key in timed_out {
             let waiter = lock(&self.waiters).remove(&key);
             if let Some(tx) = waiter {
-                let _ = tx.send(ClientEvent::Timeout).await;
+                let _ = tx.try_send(ClientEvent::Timeout);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! Time is passed in; nothing here reads a clock or touches a socket.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -19,35 +20,34 @@ pub const T4: Duration = Duration::from_secs(5);
 /// RFC 3261 §17.2.3 matching: branch (magic cookie), sent-by and method,
 /// with ACK matching its INVITE. Requests from pre-3261 peers without the
 /// cookie fall back to Call-ID, CSeq number, From tag and sent-by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TxKey {
-    id: String,
-    sent_by: String,
-    method: Method,
-}
+///
+/// Kept as a 64-bit keyed hash of those fields: the table holds every
+/// transaction of the last 32 s (hundreds of thousands at load), and
+/// string keys cost an allocation per copy and cache misses per compare.
+/// The hash key is random per process, so collisions (about 1 in 10^8 at a
+/// full table) cannot be aimed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxKey(u64);
 
-impl TxKey {
-    pub fn of(req: &Request) -> TxKey {
-        let method = match req.method {
-            Method::Ack => Method::Invite,
-            m => m,
-        };
-        let sent_by = format!("{}:{}", req.via.host, req.via.port.unwrap_or(0));
-        let id = match &req.via.branch {
-            Some(b) if b.starts_with("z9hG4bK") => b.clone(),
-            _ => format!(
-                "{}|{}|{}",
-                req.call_id,
-                req.cseq,
-                req.from.tag().unwrap_or_default()
-            ),
-        };
-        TxKey {
-            id,
-            sent_by,
-            method,
+fn key_of(hasher: &RandomState, req: &Request) -> TxKey {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let method = match req.method {
+        Method::Ack => Method::Invite,
+        m => m,
+    };
+    let mut h = hasher.build_hasher();
+    method.hash(&mut h);
+    req.via.host.hash(&mut h);
+    req.via.port.hash(&mut h);
+    match &req.via.branch {
+        Some(b) if b.starts_with("z9hG4bK") => b.hash(&mut h),
+        _ => {
+            req.call_id.hash(&mut h);
+            req.cseq.hash(&mut h);
+            req.from.tag().hash(&mut h);
         }
     }
+    TxKey(h.finish())
 }
 
 /// What to do with an incoming request.
@@ -79,6 +79,9 @@ struct Entry<D> {
     expires: Instant,
     invite: bool,
     reliable: bool,
+    /// The final status sent, 0 before one is.
+    final_status: u16,
+    confirmed: bool,
 }
 
 /// The table of server transactions, bounded in size.
@@ -92,6 +95,7 @@ pub struct ServerTransactions<D> {
     /// (the table holds every transaction of the last 32 s).
     resends: BinaryHeap<Reverse<(Instant, TxKey)>>,
     capacity: usize,
+    hasher: RandomState,
 }
 
 /// The table is full: the request should be refused (503) until it drains.
@@ -109,6 +113,7 @@ impl<D: Clone> ServerTransactions<D> {
             order: BinaryHeap::with_capacity(capacity * 2),
             resends: BinaryHeap::new(),
             capacity,
+            hasher: RandomState::new(),
         }
     }
 
@@ -128,22 +133,30 @@ impl<D: Clone> ServerTransactions<D> {
         reliable: bool,
         now: Instant,
     ) -> Result<Lookup, Overloaded> {
-        let key = TxKey::of(req);
+        let key = key_of(&self.hasher, req);
         if req.method == Method::Ack {
             return Ok(match self.entries.get_mut(&key) {
-                Some(e) if e.invite => {
-                    // Confirmed: stop Timer G and linger for Timer I.
-                    e.resend = None;
-                    let linger = if reliable { Duration::ZERO } else { T4 };
-                    e.expires = now + linger;
-                    self.order.push(Reverse((e.expires, key)));
+                // The ACK for our non-2xx final response (RFC 3261 §17.2.1):
+                // Completed -> Confirmed once; later copies are absorbed too.
+                Some(e) if e.invite && e.final_status >= 300 => {
+                    if !e.confirmed {
+                        e.confirmed = true;
+                        e.resend = None;
+                        let linger = if reliable { Duration::ZERO } else { T4 };
+                        e.expires = now + linger;
+                        self.order.push(Reverse((e.expires, key)));
+                    }
                     Lookup::AckAbsorbed
                 }
+                // An ACK before any final response is meaningless: drop it.
+                Some(e) if e.invite && e.final_status == 0 => Lookup::AckAbsorbed,
                 _ => Lookup::AckForDialog,
             });
         }
         if let Some(e) = self.entries.get(&key) {
-            return Ok(Lookup::Retransmit(e.last.clone()));
+            // Once confirmed, INVITE retransmissions are absorbed silently.
+            let last = if e.confirmed { None } else { e.last.clone() };
+            return Ok(Lookup::Retransmit(last));
         }
         if self.entries.len() >= self.capacity {
             self.expire(now);
@@ -155,7 +168,7 @@ impl<D: Clone> ServerTransactions<D> {
         // A transaction whose TU never answers still ends (Timer H/J scale).
         let expires = now + 64 * T1;
         self.entries.insert(
-            key.clone(),
+            key,
             Entry {
                 last: None,
                 destination,
@@ -163,6 +176,8 @@ impl<D: Clone> ServerTransactions<D> {
                 expires,
                 invite: req.method == Method::Invite,
                 reliable,
+                final_status: 0,
+                confirmed: false,
             },
         );
         self.order.push(Reverse((expires, key)));
@@ -171,7 +186,7 @@ impl<D: Clone> ServerTransactions<D> {
 
     /// Record the response sent for a request's transaction.
     pub fn on_response(&mut self, req: &Request, bytes: Bytes, status: u16, now: Instant) {
-        let key = TxKey::of(req);
+        let key = key_of(&self.hasher, req);
         let Some(e) = self.entries.get_mut(&key) else {
             return;
         };
@@ -179,13 +194,14 @@ impl<D: Clone> ServerTransactions<D> {
         if status < 200 {
             return;
         }
+        e.final_status = status;
         let linger = match (e.invite, e.reliable, status < 300) {
             // 2xx to INVITE: the TU (dialog) owns retransmission; forget it.
             (true, _, true) => Duration::ZERO,
             // Non-2xx to INVITE: Timer H bounds the wait for ACK.
             (true, false, false) => {
                 e.resend = Some((now + T1, T1));
-                self.resends.push(Reverse((now + T1, key.clone())));
+                self.resends.push(Reverse((now + T1, key)));
                 64 * T1
             }
             (true, true, false) => 64 * T1,
@@ -240,19 +256,20 @@ impl<D: Clone> ServerTransactions<D> {
         }
     }
 
-    /// When full, completed non-INVITE transactions (kept only to answer
-    /// retransmissions during Timer J) go first, oldest first, so a burst
-    /// degrades retransmission absorption instead of refusing new requests.
-    /// Work in progress and INVITE transactions are never evicted.
+    /// When full, answered transactions (kept only to answer or absorb
+    /// retransmissions, and for a non-2xx to INVITE to resend it until the
+    /// ACK) go first, oldest first, so a burst degrades retransmission
+    /// handling instead of refusing new requests. Transactions still
+    /// waiting for their answer are never evicted.
     fn evict_completed(&mut self) {
-        let target = self.capacity - (self.capacity / 512).max(1);
+        let target = self.capacity.saturating_sub((self.capacity / 512).max(1));
         let mut keep = Vec::new();
         while self.entries.len() > target {
             let Some(Reverse((at, key))) = self.order.pop() else {
                 break;
             };
             match self.entries.get(&key) {
-                Some(e) if e.expires == at && e.last.is_some() && !e.invite => {
+                Some(e) if e.expires == at && e.final_status != 0 => {
                     self.entries.remove(&key);
                     metrics::counter!("orbit_sip_transactions_evicted_total").increment(1);
                 }

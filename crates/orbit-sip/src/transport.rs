@@ -125,7 +125,25 @@ pub fn serve_udp(
     cancel: CancellationToken,
 ) -> impl std::future::Future<Output = ()> {
     endpoint.add_udp_socket(socket.clone());
-    receive_datagrams(endpoint, socket, cancel)
+    async move {
+        // A bug that panics on one datagram must not silence the socket:
+        // log it and keep receiving.
+        loop {
+            let task = tokio::spawn(receive_datagrams(
+                endpoint.clone(),
+                socket.clone(),
+                cancel.clone(),
+            ));
+            match task.await {
+                Ok(()) => return,
+                Err(e) if e.is_panic() => {
+                    tracing::error!("udp receive loop panicked; restarting it");
+                    metrics::counter!("orbit_sip_receive_panics_total").increment(1);
+                }
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 async fn receive_datagrams(
@@ -212,6 +230,8 @@ pub async fn serve_stream(
             limits.clone(),
         );
         tokio::spawn(async move {
+            // Released however the task ends, a panic included.
+            let _slot = Slot(open);
             let transport = if tls.is_some() {
                 Transport::Tls
             } else {
@@ -233,10 +253,32 @@ pub async fn serve_stream(
                 }
                 None => run_stream(endpoint, stream, source, limits, cancel).await,
             }
-            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
+
+/// One of the listener's connection slots, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Forgets a connection for outgoing requests when its task ends.
+struct Registered {
+    endpoint: Arc<Endpoint>,
+    source: Source,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.endpoint.connection_closed(&self.source);
+    }
+}
+
+const CRLF_PING: &[u8] = b"\r\n\r\n";
 
 async fn run_stream<S>(
     endpoint: Arc<Endpoint>,
@@ -250,6 +292,10 @@ async fn run_stream<S>(
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Bytes>(256);
     endpoint.connection_opened(&source, tx.clone());
+    let registered = Registered {
+        endpoint: endpoint.clone(),
+        source,
+    };
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if writer.write_all(&bytes).await.is_err() {
@@ -263,6 +309,12 @@ async fn run_stream<S>(
     'conn: loop {
         // Frame every complete message already buffered.
         loop {
+            // RFC 5626 §4.4.1 keep-alive: a CRLFCRLF ping gets a CRLF pong.
+            if buf.starts_with(CRLF_PING) {
+                let _ = buf.split_to(CRLF_PING.len());
+                let _ = tx.try_send(Bytes::from_static(b"\r\n"));
+                continue;
+            }
             match frame::stream_message_len(&buf, max) {
                 Ok(Some(len)) => {
                     let msg = buf.split_to(len);
@@ -290,7 +342,7 @@ async fn run_stream<S>(
             Ok(Ok(_)) => {}
         }
     }
-    endpoint.connection_closed(&source);
+    drop(registered);
     drop(tx);
     let _ = writer_task.await;
 }

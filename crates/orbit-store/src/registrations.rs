@@ -21,6 +21,8 @@ pub enum BindingOp {
     Expire {
         now_ms: i64,
     },
+    /// Make the stored set exactly this (after writes were lost).
+    ReplaceAll(Vec<Binding>),
 }
 
 /// Rows per INSERT statement (11 parameters each). sqlx resolves `$n`
@@ -119,6 +121,15 @@ impl Store {
                         .bind(contact)
                         .execute(&mut *tx)
                         .await?;
+                }
+                BindingOp::ReplaceAll(all) => {
+                    pending.clear();
+                    index.clear();
+                    sqlx::query("DELETE FROM registrations")
+                        .execute(&mut *tx)
+                        .await?;
+                    let rows: Vec<&Binding> = all.iter().collect();
+                    upsert_rows(&mut tx, &rows).await?;
                 }
                 BindingOp::Expire { now_ms } => {
                     upsert_rows(&mut tx, &pending).await?;

@@ -95,6 +95,7 @@ pub struct MediaConfig {
 pub struct AuthSection {
     pub algorithms: Vec<String>,
     pub nonce_ttl_s: u64,
+    pub allow_no_qop: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +177,7 @@ impl Default for AuthSection {
         AuthSection {
             algorithms: vec!["SHA-256".into(), "MD5".into()],
             nonce_ttl_s: 300,
+            allow_no_qop: false,
         }
     }
 }
@@ -283,6 +285,19 @@ impl Config {
         }
         if self.auth.nonce_ttl_s == 0 {
             bail!("auth.nonce_ttl_s must be at least 1");
+        }
+        let s = &self.sip;
+        if !(1024..=4_194_304).contains(&s.max_transactions) {
+            bail!("sip.max_transactions must be between 1024 and 4194304");
+        }
+        if s.max_tcp_connections == 0 {
+            bail!("sip.max_tcp_connections must be at least 1");
+        }
+        if s.tcp_idle_timeout_s < 5 {
+            bail!("sip.tcp_idle_timeout_s must be at least 5");
+        }
+        if self.guard.enabled && (self.guard.window_s == 0 || self.guard.block_s == 0) {
+            bail!("guard.window_s and guard.block_s must be at least 1");
         }
         Ok(())
     }

@@ -53,6 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         AuthConfig {
             algorithms: config.algorithms()?,
             nonce_ttl_s: config.auth.nonce_ttl_s,
+            allow_no_qop: config.auth.allow_no_qop,
             guard: GuardConfig {
                 enabled: g.enabled,
                 delay_after: g.delay_after,
