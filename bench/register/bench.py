@@ -356,8 +356,9 @@ def cmd_step(a):
            "-i", "127.0.0.1", "-p", str(a.uac_port), "-t", "u1",
            "-r", str(a.rate), "-rp", "1000", "-m", str(calls), "-l", str(limit),
            "-buff_size", "4194304",
-           # digest uri = Request-URI (sipp's default would be sip:<remote ip:port>)
-           "-auth_uri", f"sip:{a.domain}",
+           # digest uri = Request-URI (sipp's default would be sip:<remote ip:port>);
+           # sipp puts "sip:" in front of the value itself
+           "-auth_uri", a.domain,
            "-recv_timeout", str(a.recv_timeout_ms),
            "-timeout", f"{a.duration + a.recv_timeout_ms // 1000 + 10}s",
            "-max_recv_loops", "100000", "-max_sched_loops", "100000",
