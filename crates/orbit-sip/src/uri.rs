@@ -269,41 +269,37 @@ fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
         }
         false
     });
-    let mut out = Vec::with_capacity(cuts.len() + 1);
-    let mut start = 0;
-    for i in cuts {
-        out.push(&s[start..i]);
-        start = i + sep.len_utf8();
-    }
-    out.push(&s[start..]);
-    out
+    cut_at(s, &cuts, sep.len_utf8())
 }
 
 /// Split a header value at commas that separate list elements (not inside
 /// quotes or angle brackets).
 pub fn split_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
+    let mut angle = false;
+    let mut cuts = Vec::new();
+    scan_unquoted(value, |i, c| {
         match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                out.push(value[start..i].trim());
-                start = i + 1;
-            }
+            '<' => angle = true,
+            '>' => angle = false,
+            ',' if !angle => cuts.push(i),
             _ => {}
         }
-    }
-    out.push(value[start..].trim());
+        false
+    });
+    let mut out: Vec<&str> = cut_at(value, &cuts, 1).into_iter().map(str::trim).collect();
     out.retain(|s| !s.is_empty());
+    out
+}
+
+/// `s` cut at each index in `cuts`, dropping `sep_len` bytes at each cut.
+fn cut_at<'a>(s: &'a str, cuts: &[usize], sep_len: usize) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for &i in cuts {
+        out.push(&s[start..i]);
+        start = i + sep_len;
+    }
+    out.push(&s[start..]);
     out
 }
 
