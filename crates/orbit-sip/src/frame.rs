@@ -267,17 +267,30 @@ fn content_length(fields: &[Field]) -> Result<Option<usize>, FrameError> {
 
 /// On a stream, how many bytes the next message occupies, once its header
 /// section has fully arrived. `Ok(None)` means: wait for more bytes.
-pub fn stream_message_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
+///
+/// `scanned` carries, between calls on a growing buffer, how far the search
+/// for the end of the header section got, so a header that arrives a byte at
+/// a time is not rescanned from the start on every read. Start it at 0 and
+/// reset it to 0 after taking a message off the buffer.
+pub fn stream_message_len(
+    buf: &[u8],
+    max: usize,
+    scanned: &mut usize,
+) -> Result<Option<usize>, FrameError> {
     let skip = buf
         .iter()
         .position(|b| *b != b'\r' && *b != b'\n')
         .unwrap_or(buf.len());
-    let Some(head_len) = header_end(&buf[skip..]) else {
+    // Back off three bytes: a CRLFCRLF may straddle the previous end.
+    let from = (*scanned).saturating_sub(3).max(skip);
+    let Some(found) = header_end(&buf[from..]) else {
+        *scanned = buf.len();
         if buf.len() > max {
             return Err(FrameError::TooLarge);
         }
         return Ok(None);
     };
+    let head_len = from - skip + found;
     let head = std::str::from_utf8(&buf[skip..skip + head_len]).map_err(|_| FrameError::NotUtf8)?;
     let mut fields = Vec::new();
     for line in logical_lines(head).skip(1) {
@@ -409,9 +422,30 @@ mod tests {
     fn stream_length_waits_then_frames() {
         let msg = REG.replace("bodyEXTRA", "body");
         let bytes = msg.as_bytes();
-        assert_eq!(stream_message_len(&bytes[..20], 65535), Ok(None));
-        assert_eq!(stream_message_len(bytes, 65535), Ok(Some(bytes.len())));
-        assert_eq!(stream_message_len(bytes, 10), Err(FrameError::TooLarge));
+        let mut scanned = 0;
+        assert_eq!(
+            stream_message_len(&bytes[..20], 65535, &mut scanned),
+            Ok(None)
+        );
+        assert_eq!(scanned, 20);
+        assert_eq!(
+            stream_message_len(bytes, 65535, &mut scanned),
+            Ok(Some(bytes.len()))
+        );
+        assert_eq!(
+            stream_message_len(bytes, 10, &mut 0),
+            Err(FrameError::TooLarge)
+        );
+        // Fed a byte at a time, the end is still found where it straddles reads.
+        let mut scanned = 0;
+        let mut result = Ok(None);
+        for n in 1..=bytes.len() {
+            result = stream_message_len(&bytes[..n], 65535, &mut scanned);
+            if result != Ok(None) {
+                break;
+            }
+        }
+        assert_eq!(result, Ok(Some(bytes.len())));
     }
 
     #[test]
@@ -447,7 +481,7 @@ mod tests {
         #[test]
         fn never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
             let _ = parse(&data, Framing::Datagram);
-            let _ = stream_message_len(&data, 1000);
+            let _ = stream_message_len(&data, 1000, &mut 0);
         }
     }
 }

@@ -306,18 +306,21 @@ async fn run_stream<S>(
     });
     let max = endpoint.limits().max_message_size;
     let mut buf = BytesMut::with_capacity(8192);
+    let mut scanned = 0;
     'conn: loop {
         // Frame every complete message already buffered.
         loop {
             // RFC 5626 §4.4.1 keep-alive: a CRLFCRLF ping gets a CRLF pong.
             if buf.starts_with(CRLF_PING) {
                 let _ = buf.split_to(CRLF_PING.len());
+                scanned = 0;
                 let _ = tx.try_send(Bytes::from_static(b"\r\n"));
                 continue;
             }
-            match frame::stream_message_len(&buf, max) {
+            match frame::stream_message_len(&buf, max, &mut scanned) {
                 Ok(Some(len)) => {
                     let msg = buf.split_to(len);
+                    scanned = 0;
                     endpoint
                         .on_message(&msg, Framing::Stream, source, ReplyPath::Stream(tx.clone()))
                         .await;
