@@ -18,6 +18,8 @@ pub struct AuthConfig {
     pub guard: GuardConfig,
     /// Accept digest responses without `qop` (RFC 2069 style, old phones).
     pub allow_no_qop: bool,
+    /// Require the digest `uri` to name the Request-URI's target.
+    pub check_digest_uri: bool,
 }
 
 impl Default for AuthConfig {
@@ -27,6 +29,7 @@ impl Default for AuthConfig {
             nonce_ttl_s: 300,
             guard: GuardConfig::default(),
             allow_no_qop: false,
+            check_digest_uri: true,
         }
     }
 }
@@ -157,7 +160,7 @@ impl Authenticator {
             return self.challenge(tenant, false, proxy, delay);
         }
         // RFC 7616 §3.4.6: the digest must be for this request's URI.
-        if !same_target(&creds.uri, &req.uri) {
+        if self.config.check_digest_uri && !same_target(&creds.uri, &req.uri) {
             return AuthOutcome::Respond(
                 Response::new(
                     400,

@@ -96,6 +96,7 @@ pub struct AuthSection {
     pub algorithms: Vec<String>,
     pub nonce_ttl_s: u64,
     pub allow_no_qop: bool,
+    pub check_digest_uri: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +179,7 @@ impl Default for AuthSection {
             algorithms: vec!["SHA-256".into(), "MD5".into()],
             nonce_ttl_s: 300,
             allow_no_qop: false,
+            check_digest_uri: true,
         }
     }
 }

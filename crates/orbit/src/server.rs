@@ -54,6 +54,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             algorithms: config.algorithms()?,
             nonce_ttl_s: config.auth.nonce_ttl_s,
             allow_no_qop: config.auth.allow_no_qop,
+            check_digest_uri: config.auth.check_digest_uri,
             guard: GuardConfig {
                 enabled: g.enabled,
                 delay_after: g.delay_after,
