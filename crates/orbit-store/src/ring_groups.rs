@@ -126,6 +126,30 @@ impl Store {
         Ok(g)
     }
 
+    /// The tenant's other ring groups that refer to `number` (as a member
+    /// or as their no-answer destination), as they become once it is gone.
+    /// The database side of the same change is the caller's statements.
+    pub(crate) fn groups_without(&self, tenant_id: &str, number: &str, now: i64) -> Vec<RingGroup> {
+        self.directory()
+            .ring_groups(tenant_id)
+            .iter()
+            .filter(|g| {
+                g.number != number
+                    && (g.members.iter().any(|m| m == number)
+                        || g.no_answer_destination.as_deref() == Some(number))
+            })
+            .map(|g| {
+                let mut g = (**g).clone();
+                g.members.retain(|m| m != number);
+                if g.no_answer_destination.as_deref() == Some(number) {
+                    g.no_answer_destination = None;
+                }
+                g.updated_at = now;
+                g
+            })
+            .collect()
+    }
+
     /// Delete a ring group; other groups' `no_answer_destination` naming it
     /// becomes null in the same transaction.
     pub async fn delete_ring_group(&self, tenant_id: &str, number: &str) -> Result<(), StoreError> {
@@ -134,18 +158,7 @@ impl Store {
             return Err(StoreError::NotFound("ring group"));
         }
         let now = now_ms();
-        let touched: Vec<RingGroup> = self
-            .directory()
-            .ring_groups(tenant_id)
-            .iter()
-            .filter(|g| g.number != number && g.no_answer_destination.as_deref() == Some(number))
-            .map(|g| {
-                let mut g = (**g).clone();
-                g.no_answer_destination = None;
-                g.updated_at = now;
-                g
-            })
-            .collect();
+        let touched = self.groups_without(tenant_id, number, now);
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM ring_group_members WHERE tenant_id = $1 AND ring_group = $2")
             .bind(tenant_id)

@@ -332,24 +332,7 @@ impl Store {
             return Err(StoreError::NotFound("extension"));
         }
         let now = now_ms();
-        let touched: Vec<RingGroup> = self
-            .directory()
-            .ring_groups(tenant_id)
-            .iter()
-            .filter(|g| {
-                g.members.iter().any(|m| m == number)
-                    || g.no_answer_destination.as_deref() == Some(number)
-            })
-            .map(|g| {
-                let mut g = (**g).clone();
-                g.members.retain(|m| m != number);
-                if g.no_answer_destination.as_deref() == Some(number) {
-                    g.no_answer_destination = None;
-                }
-                g.updated_at = now;
-                g
-            })
-            .collect();
+        let touched = self.groups_without(tenant_id, number, now);
         let mut tx = self.pool.begin().await?;
         for sql in [
             "DELETE FROM registrations WHERE tenant_id = $1 AND extension = $2",
