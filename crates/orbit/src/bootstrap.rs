@@ -65,6 +65,19 @@ pub async fn nonce_key(store: &Store) -> anyhow::Result<NonceKey> {
     Ok(NonceKey::new(key))
 }
 
+/// An address a local curl can use for a listener bound to a wildcard.
+fn reachable(listen: std::net::SocketAddr) -> std::net::SocketAddr {
+    match listen.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            (std::net::Ipv4Addr::LOCALHOST, listen.port()).into()
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            (std::net::Ipv6Addr::LOCALHOST, listen.port()).into()
+        }
+        _ => listen,
+    }
+}
+
 /// On the very first start (empty database), create a tenant for
 /// `bootstrap_domain`. Later starts never recreate it, even if deleted.
 pub async fn first_tenant(store: &Store, config: &Config) -> anyhow::Result<()> {
@@ -85,7 +98,7 @@ pub async fn first_tenant(store: &Store, config: &Config) -> anyhow::Result<()> 
              curl -X POST http://{http}/api/v1/tenants/{domain}/extensions -H \"Authorization: Bearer {token}\" \
              -H 'Content-Type: application/json' -d '{{\"number\":\"100\",\"password\":\"choose-a-password\",\"display_name\":\"Reception\"}}'",
             domain = t.domain,
-            http = config.http.listen,
+            http = reachable(config.http.listen),
         );
     }
     store.meta_init("bootstrapped", "1").await?;

@@ -37,6 +37,13 @@ pub fn init_logging(config: &Config) {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    // The database holds HA1 values and the nonce key: owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", config.data_dir.display()))?;
+    }
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
         .context("installing metrics recorder")?;
