@@ -259,9 +259,21 @@ impl Endpoint {
         source: Source,
         tx: &mpsc::Sender<Bytes>,
     ) {
-        let head_end = frame::header_end(buf).unwrap_or(buf.len());
-        let Ok(parsed) = frame::parse_lenient(&buf[..head_end.min(buf.len())], Framing::Datagram)
-        else {
+        // A header section that never ended is read up to its last complete
+        // line, closed with a blank line, so an oversize request still gets
+        // its 513 when Via, From, To, Call-ID and CSeq came before the flood.
+        let head: std::borrow::Cow<'_, [u8]> = match frame::header_end(buf) {
+            Some(end) => buf[..end].into(),
+            None => {
+                let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
+                    return;
+                };
+                let mut head = buf[..=last_nl].to_vec();
+                head.extend_from_slice(b"\r\n");
+                head.into()
+            }
+        };
+        let Ok(parsed) = frame::parse_lenient(&head, Framing::Datagram) else {
             return;
         };
         if parsed.message.header("via").is_none()
