@@ -32,6 +32,16 @@ impl ApiError {
         }
     }
 
+    /// A query parameter that is unknown or has a bad value: 400.
+    pub fn bad_query(field: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_query",
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
     pub fn not_found(what: &str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use orbit_store::{LiveBindings, Store};
+use orbit_store::{ActiveCalls, LiveBindings, Store};
 
 pub use auth::admin_token_hash;
 pub use error::ApiError;
@@ -29,6 +29,9 @@ pub struct ApiState {
     pub metrics: MetricsRender,
     /// Current registrations, from whoever holds them live.
     pub bindings: Arc<dyn LiveBindings>,
+    /// Calls in progress, from the call layer
+    /// ([`orbit_store::NoCalls`] without one).
+    pub calls: Arc<dyn ActiveCalls>,
 }
 
 /// Bounds on the HTTP listener.

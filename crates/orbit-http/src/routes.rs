@@ -2,12 +2,16 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use orbit_store::{now_ms, Binding, Extension, RingGroup, RingGroupPatch, RingGroupSpec, Tenant};
+use orbit_store::{
+    now_ms, ActiveCall, Binding, CallRecord, Extension, RingGroup, RingGroupPatch, RingGroupSpec,
+    Tenant,
+};
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -24,6 +28,8 @@ pub const PATHS: &[&str] = &[
     "/api/v1/tenants/{tenant}/tokens",
     "/api/v1/tenants/{tenant}/ring-groups",
     "/api/v1/tenants/{tenant}/ring-groups/{number}",
+    "/api/v1/tenants/{tenant}/calls",
+    "/api/v1/tenants/{tenant}/call-records",
 ];
 
 /// `ring_time_s` when a new ring group does not give one.
@@ -60,6 +66,8 @@ pub fn routes() -> Router<ApiState> {
                 .patch(patch_ring_group)
                 .delete(delete_ring_group),
         )
+        .route(PATHS[8], get(list_calls))
+        .route(PATHS[9], get(list_call_records))
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
@@ -95,6 +103,20 @@ fn binding_json(b: &Binding, now: i64) -> Value {
     json!({"extension": b.extension, "contact": b.contact, "contact_params": b.contact_params, "expires_at": time(b.expires_at),
            "expires_in": ((b.expires_at - now).max(0) + 999) / 1000, "source": b.source,
            "transport": b.transport, "user_agent": b.user_agent, "registered_at": time(b.registered_at)})
+}
+
+/// Times of calls are Unix milliseconds, as the `since`/`until` query takes them.
+fn active_call_json(c: &ActiveCall) -> Value {
+    json!({"id": c.id, "tenant_id": c.tenant_id, "caller": c.caller, "callee": c.callee,
+           "answered_by": c.answered_by, "state": c.state,
+           "started_at": c.started_at, "answered_at": c.answered_at})
+}
+
+fn call_record_json(r: &CallRecord) -> Value {
+    json!({"id": r.id, "tenant_id": r.tenant_id, "caller": r.caller, "caller_name": r.caller_name,
+           "callee": r.callee, "answered_by": r.answered_by, "started_at": r.started_at,
+           "answered_at": r.answered_at, "ended_at": r.ended_at, "end_reason": r.end_reason,
+           "transfers": r.transfers})
 }
 
 fn items(v: Vec<Value>) -> Json<Value> {
@@ -403,4 +425,49 @@ async fn delete_ring_group(
     let t = tenant_for(&s, &caller, &key)?;
     s.store.delete_ring_group(&t.id, &number).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tenant's calls in progress, oldest first.
+async fn list_calls(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let mut calls: Vec<ActiveCall> = s
+        .calls
+        .active_calls(&t.id)
+        .into_iter()
+        // Whatever the provider answers, a tenant sees only its own calls.
+        .filter(|c| c.tenant_id == t.id)
+        .collect();
+    calls.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+    let list: Vec<Value> = calls.iter().map(active_call_json).collect();
+    Ok(Json(json!({ "calls": list })))
+}
+
+/// The tenant's finished calls, newest first.
+async fn list_call_records(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let Query(pairs) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("malformed query: {e}"),
+        )
+    })?;
+    let q = validate::call_record_query(&pairs)?;
+    let list: Vec<Value> = s
+        .store
+        .call_records(&t.id, &q)
+        .await?
+        .iter()
+        .map(call_record_json)
+        .collect();
+    Ok(Json(json!({ "call_records": list })))
 }

@@ -15,7 +15,22 @@ impl orbit_store::LiveBindings for NoBindings {
     }
 }
 
+/// Calls in progress as a test sets them. It answers every tenant's calls
+/// whatever it is asked for: the API must filter.
+#[derive(Default)]
+struct FakeCalls(std::sync::Mutex<Vec<orbit_store::ActiveCall>>);
+
+impl orbit_store::ActiveCalls for FakeCalls {
+    fn active_calls(&self, _tenant_id: &str) -> Vec<orbit_store::ActiveCall> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
 async fn state() -> ApiState {
+    state_with_calls(Arc::new(orbit_store::NoCalls)).await
+}
+
+async fn state_with_calls(calls: Arc<dyn orbit_store::ActiveCalls>) -> ApiState {
     let dir = std::env::temp_dir().join(format!("orbit-http-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let store =
@@ -27,6 +42,7 @@ async fn state() -> ApiState {
         admin_token_hash: admin_token_hash("admin-secret"),
         metrics: Arc::new(|| "# metrics\n".to_string()),
         bindings: Arc::new(NoBindings),
+        calls,
     }
 }
 
@@ -240,6 +256,8 @@ async fn tenant_tokens_are_confined() {
         ("GET", "/api/v1/tenants/b.test/extensions/200"),
         ("DELETE", "/api/v1/tenants/b.test/extensions/200"),
         ("GET", "/api/v1/tenants/b.test/registrations"),
+        ("GET", "/api/v1/tenants/b.test/calls"),
+        ("GET", "/api/v1/tenants/b.test/call-records"),
     ] {
         let (st, _) = call(&s, m, p, a, None).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{m} {p}");
@@ -670,4 +688,283 @@ async fn ring_groups_are_confined_to_their_tenant() {
     assert_eq!((&g["name"], &g["members"]), (&json!("B"), &json!(["200"])));
     let (st, _) = call(&s, "GET", "/api/v1/tenants/a.test/ring-groups", None, None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+/// A tenant token for `domain`.
+async fn tenant_token(s: &ApiState, domain: &str) -> String {
+    let (st, tok) = call(
+        s,
+        "POST",
+        &format!("/api/v1/tenants/{domain}/tokens"),
+        ADMIN,
+        Some(json!({"name": "ci"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    tok["token"].as_str().unwrap().to_string()
+}
+
+fn tenant_id(s: &ApiState, domain: &str) -> String {
+    s.store
+        .directory()
+        .tenant_by_domain(domain)
+        .unwrap()
+        .id
+        .clone()
+}
+
+fn active(tenant_id: &str, id: &str, started_at: i64) -> orbit_store::ActiveCall {
+    orbit_store::ActiveCall {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        caller: "100".into(),
+        callee: "101".into(),
+        answered_by: None,
+        state: "ringing".into(),
+        started_at,
+        answered_at: None,
+    }
+}
+
+#[tokio::test]
+async fn active_calls_are_listed_oldest_first_for_their_tenant_only() {
+    let calls = Arc::new(FakeCalls::default());
+    let s = state_with_calls(calls.clone()).await;
+    setup_ring_tenant(&s, "a.test", &["100", "101"]).await;
+    setup_ring_tenant(&s, "b.test", &["200"]).await;
+    let (a_id, b_id) = (tenant_id(&s, "a.test"), tenant_id(&s, "b.test"));
+    // None yet.
+    let (st, list) = call(&s, "GET", "/api/v1/tenants/a.test/calls", ADMIN, None).await;
+    assert_eq!((st, list), (StatusCode::OK, json!({"calls": []})));
+    *calls.0.lock().unwrap() = vec![
+        orbit_store::ActiveCall {
+            answered_by: Some("101".into()),
+            state: "answered".into(),
+            answered_at: Some(1_700_000_003_000),
+            ..active(&a_id, "a2", 1_700_000_002_000)
+        },
+        active(&b_id, "b1", 1_700_000_000_000),
+        active(&a_id, "a1", 1_700_000_001_000),
+    ];
+    let want = json!({"calls": [
+        {"id": "a1", "tenant_id": a_id, "caller": "100", "callee": "101", "answered_by": null,
+         "state": "ringing", "started_at": 1_700_000_001_000i64, "answered_at": null},
+        {"id": "a2", "tenant_id": a_id, "caller": "100", "callee": "101", "answered_by": "101",
+         "state": "answered", "started_at": 1_700_000_002_000i64, "answered_at": 1_700_000_003_000i64},
+    ]});
+    let (st, list) = call(&s, "GET", "/api/v1/tenants/a.test/calls", ADMIN, None).await;
+    assert_eq!((st, &list), (StatusCode::OK, &want));
+    // By id too, and with the tenant's own token.
+    let a = tenant_token(&s, "a.test").await;
+    let a = Some(a.as_str());
+    let (st, list) = call(&s, "GET", &format!("/api/v1/tenants/{a_id}/calls"), a, None).await;
+    assert_eq!((st, &list), (StatusCode::OK, &want));
+    let (st, list) = call(&s, "GET", "/api/v1/tenants/b.test/calls", ADMIN, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list["calls"][0]["id"], "b1");
+    assert_eq!(list["calls"].as_array().unwrap().len(), 1);
+    // Another tenant's calls answer like a tenant that does not exist.
+    for (token, path, want) in [
+        (a, "/api/v1/tenants/b.test/calls", StatusCode::NOT_FOUND),
+        (ADMIN, "/api/v1/tenants/c.test/calls", StatusCode::NOT_FOUND),
+        (
+            None,
+            "/api/v1/tenants/a.test/calls",
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            Some("wrong"),
+            "/api/v1/tenants/a.test/calls",
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        let (st, _) = call(&s, "GET", path, token, None).await;
+        assert_eq!(st, want, "{path}");
+    }
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/a.test/calls",
+        ADMIN,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+fn record(tenant_id: &str, id: &str, started_at: i64) -> orbit_store::CallRecord {
+    orbit_store::CallRecord {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        caller: "100".into(),
+        caller_name: "Alice".into(),
+        callee: "101".into(),
+        answered_by: Some("101".into()),
+        started_at,
+        answered_at: Some(started_at + 3_000),
+        ended_at: started_at + 60_000,
+        end_reason: "caller_hangup".into(),
+        transfers: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn call_records_newest_first_with_filters() {
+    let s = state().await;
+    setup_ring_tenant(&s, "a.test", &["100", "101", "102"]).await;
+    setup_ring_tenant(&s, "b.test", &["100"]).await;
+    let (a_id, b_id) = (tenant_id(&s, "a.test"), tenant_id(&s, "b.test"));
+    let base = "/api/v1/tenants/a.test/call-records";
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!((st, list), (StatusCode::OK, json!({"call_records": []})));
+    s.store
+        .append_call_records(&[
+            record(&a_id, "r1", 1_000),
+            orbit_store::CallRecord {
+                caller: "102".into(),
+                caller_name: "Carol".into(),
+                callee: "600".into(),
+                answered_by: Some("100".into()),
+                transfers: vec!["101".into()],
+                end_reason: "transferred".into(),
+                ..record(&a_id, "r3", 3_000)
+            },
+            orbit_store::CallRecord {
+                caller: "101".into(),
+                caller_name: "Bob".into(),
+                callee: "102".into(),
+                answered_by: None,
+                answered_at: None,
+                end_reason: "no_answer".into(),
+                ..record(&a_id, "r2", 2_000)
+            },
+            record(&b_id, "other", 2_500),
+        ])
+        .await
+        .unwrap();
+    let ids = |v: &Value| -> Vec<String> {
+        v["call_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ids(&list), ["r3", "r2", "r1"]);
+    assert_eq!(
+        list["call_records"][0],
+        json!({"id": "r3", "tenant_id": a_id, "caller": "102", "caller_name": "Carol",
+               "callee": "600", "answered_by": "100", "started_at": 3_000, "answered_at": 6_000,
+               "ended_at": 63_000, "end_reason": "transferred", "transfers": ["101"]})
+    );
+    assert_eq!(list["call_records"][1]["answered_by"], Value::Null);
+    assert_eq!(list["call_records"][1]["answered_at"], Value::Null);
+    for (query, want) in [
+        ("extension=100", &["r3", "r1"][..]),
+        ("extension=101", &["r2", "r1"][..]),
+        ("extension=102", &["r3", "r2"][..]),
+        ("extension=600", &["r3"][..]),
+        ("extension=999", &[][..]),
+        ("since=2000", &["r3", "r2"][..]),
+        ("until=2000", &["r1"][..]),
+        ("since=1000&until=3000", &["r2", "r1"][..]),
+        ("since=2000&until=2000", &[][..]),
+        ("limit=2", &["r3", "r2"][..]),
+        ("limit=1000", &["r3", "r2", "r1"][..]),
+        ("extension=101&since=1500&limit=1", &["r2"][..]),
+        ("since=0", &["r3", "r2", "r1"][..]),
+    ] {
+        let (st, list) = call(&s, "GET", &format!("{base}?{query}"), ADMIN, None).await;
+        assert_eq!(st, StatusCode::OK, "{query}: {list}");
+        assert_eq!(ids(&list), want, "{query}");
+    }
+    // The tenant's own token sees the same; B's records stay B's.
+    let a = tenant_token(&s, "a.test").await;
+    let (st, list) = call(&s, "GET", base, Some(&a), None).await;
+    assert_eq!((st, ids(&list).len()), (StatusCode::OK, 3));
+    let (st, list) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/b.test/call-records",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, ids(&list)),
+        (StatusCode::OK, vec!["other".to_string()])
+    );
+    // Another tenant's records answer 404 before the query is looked at.
+    for path in [
+        "/api/v1/tenants/b.test/call-records",
+        "/api/v1/tenants/b.test/call-records?limit=x",
+    ] {
+        let (st, _) = call(&s, "GET", path, Some(&a), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (st, _) = call(&s, "GET", base, None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Deleting a tenant deletes its records.
+    let (st, _) = call(&s, "DELETE", "/api/v1/tenants/b.test", ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(matches!(
+        s.store
+            .call_records(&b_id, &orbit_store::CallRecordQuery::default())
+            .await,
+        Err(orbit_store::StoreError::NotFound("tenant"))
+    ));
+}
+
+#[tokio::test]
+async fn call_record_query_values_are_checked() {
+    let s = state().await;
+    setup_ring_tenant(&s, "a.test", &[]).await;
+    let base = "/api/v1/tenants/a.test/call-records";
+    let long = "1".repeat(65);
+    for (query, field) in [
+        ("limit=abc", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=", "limit"),
+        ("limit=99999999999", "limit"),
+        ("since=abc", "since"),
+        ("since=1.5", "since"),
+        ("since=-1", "since"),
+        ("since=", "since"),
+        ("until=yesterday", "until"),
+        ("until=99999999999999999999", "until"),
+        ("since=2000&until=1000", "until"),
+        ("extension=", "extension"),
+        (&format!("extension={long}"), "extension"),
+        ("extension=10%0A1", "extension"),
+        ("limit=5&limit=6", "limit"),
+        ("page=2", "page"),
+    ] {
+        let (st, e) = call(&s, "GET", &format!("{base}?{query}"), ADMIN, None).await;
+        assert_eq!(
+            error_field(st, &e),
+            (StatusCode::BAD_REQUEST, json!(field)),
+            "{query}: {e}"
+        );
+        assert_eq!(e["error"]["code"], "invalid_query", "{query}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(field),
+            "{e}"
+        );
+    }
+    for ok in [
+        "",
+        "?limit=1",
+        "?limit=1000",
+        "?since=0&until=0",
+        "?extension=%2B4930123",
+        "?extension=101&since=1&until=2&limit=10",
+    ] {
+        let (st, e) = call(&s, "GET", &format!("{base}{ok}"), ADMIN, None).await;
+        assert_eq!(st, StatusCode::OK, "{ok}: {e}");
+    }
 }

@@ -1,6 +1,8 @@
 //! Field rules for API input. Each failure names its field.
 
-use orbit_store::{RingStrategy, MAX_RING_GROUP_MEMBERS, RING_TIME_S};
+use orbit_store::{
+    CallRecordQuery, RingStrategy, MAX_CALL_RECORDS, MAX_RING_GROUP_MEMBERS, RING_TIME_S,
+};
 
 use crate::error::ApiError;
 
@@ -155,6 +157,72 @@ pub fn destination(v: &str) -> Result<String, ApiError> {
             "no_answer_destination must be an extension or ring group number (1 to 15 digits) or null",
         )
     })
+}
+
+/// The query of `GET .../call-records`: `extension` (1 to 64 characters),
+/// `since` and `until` (Unix ms, `since <= started_at < until`), `limit`
+/// (1 to [`MAX_CALL_RECORDS`]; absent = the store's default). Unknown or
+/// repeated parameters and bad values are 400 naming the parameter.
+pub fn call_record_query(pairs: &[(String, String)]) -> Result<CallRecordQuery, ApiError> {
+    let mut q = CallRecordQuery::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for (k, v) in pairs {
+        if seen.contains(&k.as_str()) {
+            return Err(ApiError::bad_query(
+                k,
+                format!("{k} is given more than once"),
+            ));
+        }
+        seen.push(k);
+        let ms = |field: &str| {
+            v.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| {
+                ApiError::bad_query(
+                    field,
+                    format!("{field} must be a non-negative integer (Unix time in milliseconds)"),
+                )
+            })
+        };
+        match k.as_str() {
+            "extension" => {
+                if v.is_empty() || v.chars().count() > 64 || v.chars().any(char::is_control) {
+                    return Err(ApiError::bad_query(
+                        "extension",
+                        "extension must be 1 to 64 characters without control characters",
+                    ));
+                }
+                q.extension = Some(v.clone());
+            }
+            "since" => q.since_ms = Some(ms("since")?),
+            "until" => q.until_ms = Some(ms("until")?),
+            "limit" => {
+                q.limit = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|l| (1..=MAX_CALL_RECORDS).contains(l))
+                    .ok_or_else(|| {
+                        ApiError::bad_query(
+                            "limit",
+                            format!("limit must be an integer from 1 to {MAX_CALL_RECORDS}"),
+                        )
+                    })?;
+            }
+            _ => {
+                return Err(ApiError::bad_query(
+                    k,
+                    format!("unknown query parameter {k}"),
+                ))
+            }
+        }
+    }
+    if let (Some(since), Some(until)) = (q.since_ms, q.until_ms) {
+        if until < since {
+            return Err(ApiError::bad_query(
+                "until",
+                "until must not be before since",
+            ));
+        }
+    }
+    Ok(q)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! Orbit's store: tenants, extensions, ring groups, API tokens and registrations in an
-//! SQL database (embedded SQLite by default, PostgreSQL by URL), with an
-//! in-memory directory the SIP layer reads without touching the database.
+//! Orbit's store: tenants, extensions, ring groups, API tokens, registrations
+//! and call records in an SQL database (embedded SQLite by default,
+//! PostgreSQL by URL), with an in-memory directory the SIP layer reads
+//! without touching the database.
 //!
 //! Every write goes through [`Store`], which updates the database first and
 //! the directory after, so the two never disagree for longer than one call.
 
+mod calls;
 mod directory;
 mod error;
 mod model;
@@ -13,10 +15,12 @@ mod ring_groups;
 mod store;
 pub mod tokens;
 
+pub use calls::{DEFAULT_CALL_RECORDS, MAX_CALL_RECORDS};
 pub use directory::Directory;
 pub use error::StoreError;
 pub use model::{
-    Binding, Extension, RingGroup, RingGroupPatch, RingGroupSpec, RingStrategy, Tenant, Token,
+    ActiveCall, ActiveCalls, Binding, CallRecord, CallRecordQuery, Extension, NoCalls, RingGroup,
+    RingGroupPatch, RingGroupSpec, RingStrategy, Tenant, Token,
 };
 pub use registrations::BindingOp;
 pub use ring_groups::{MAX_RING_GROUP_MEMBERS, RING_TIME_S};

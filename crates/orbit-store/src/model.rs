@@ -112,3 +112,71 @@ pub struct RingGroupPatch {
     pub ring_time_s: Option<u32>,
     pub no_answer_destination: Option<Option<String>>,
 }
+
+/// One finished call, as the call layer writes it when the call ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub id: String,
+    pub tenant_id: String,
+    /// The calling extension's number.
+    pub caller: String,
+    /// Its display name.
+    pub caller_name: String,
+    /// The number dialled.
+    pub callee: String,
+    /// The extension that answered, if any.
+    pub answered_by: Option<String>,
+    /// Unix ms.
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+    pub ended_at: i64,
+    /// e.g. `caller_hangup`, `callee_hangup`, `cancelled`, `busy`,
+    /// `no_answer`, `unavailable`, `not_found`, `forbidden`, `failed`,
+    /// `rtp_timeout`, `shutdown`, `transferred`.
+    pub end_reason: String,
+    /// Transfer targets in order (stored as a JSON array of strings).
+    pub transfers: Vec<String>,
+}
+
+/// Which call records [`crate::Store::call_records`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallRecordQuery {
+    /// Matches `caller`, `callee` or `answered_by`.
+    pub extension: Option<String>,
+    /// `started_at >= since_ms`.
+    pub since_ms: Option<i64>,
+    /// `started_at < until_ms`.
+    pub until_ms: Option<i64>,
+    /// At most this many, capped to [`crate::MAX_CALL_RECORDS`]; 0 means
+    /// [`crate::DEFAULT_CALL_RECORDS`].
+    pub limit: u32,
+}
+
+/// A call in progress, as the call layer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveCall {
+    pub id: String,
+    pub tenant_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub answered_by: Option<String>,
+    /// `ringing`, `answered`, `held` or `transferring`.
+    pub state: String,
+    /// Unix ms.
+    pub started_at: i64,
+    pub answered_at: Option<i64>,
+}
+
+/// The calls in progress now; the call layer answers this from memory.
+pub trait ActiveCalls: Send + Sync {
+    fn active_calls(&self, tenant_id: &str) -> Vec<ActiveCall>;
+}
+
+/// For servers and tests without a call layer.
+pub struct NoCalls;
+
+impl ActiveCalls for NoCalls {
+    fn active_calls(&self, _tenant_id: &str) -> Vec<ActiveCall> {
+        Vec::new()
+    }
+}

@@ -230,6 +230,7 @@ impl Store {
         for sql in [
             "DELETE FROM registrations WHERE tenant_id = $1",
             "DELETE FROM api_tokens WHERE tenant_id = $1",
+            "DELETE FROM call_records WHERE tenant_id = $1",
             "DELETE FROM ring_group_members WHERE tenant_id = $1",
             "DELETE FROM ring_groups WHERE tenant_id = $1",
             "DELETE FROM extensions WHERE tenant_id = $1",

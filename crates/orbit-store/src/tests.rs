@@ -1,6 +1,6 @@
 use crate::{
-    Binding, BindingOp, RingGroup, RingGroupPatch, RingGroupSpec, RingStrategy, Store, StoreError,
-    StoreEvent,
+    ActiveCalls, Binding, BindingOp, CallRecord, CallRecordQuery, NoCalls, RingGroup,
+    RingGroupPatch, RingGroupSpec, RingStrategy, Store, StoreError, StoreEvent,
 };
 
 async fn open() -> (Store, tempdir::Dir) {
@@ -423,4 +423,302 @@ async fn deleting_extensions_groups_and_tenants_cleans_ring_groups() {
         0,
     );
     assert_eq!(rows, 0);
+}
+
+fn record(tenant_id: &str, id: &str, started_at: i64) -> CallRecord {
+    CallRecord {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        caller: "101".into(),
+        caller_name: "Alice".into(),
+        callee: "102".into(),
+        answered_by: Some("102".into()),
+        started_at,
+        answered_at: Some(started_at + 2_000),
+        ended_at: started_at + 60_000,
+        end_reason: "caller_hangup".into(),
+        transfers: Vec::new(),
+    }
+}
+
+async fn count_call_records(store: &Store) -> i64 {
+    sqlx::Row::get(
+        &sqlx::query("SELECT COUNT(*) FROM call_records")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap(),
+        0,
+    )
+}
+
+#[tokio::test]
+async fn call_records_round_trip_and_survive_reopen() {
+    let (store, dir) = open().await;
+    let t = store.create_tenant("Acme", "acme.test").await.unwrap();
+    let answered = CallRecord {
+        transfers: vec![
+            "103".into(),
+            "say \"hi\" \\ back\n\t\u{1}".into(),
+            "Zoë 📞".into(),
+            String::new(),
+        ],
+        end_reason: "transferred".into(),
+        ..record(&t.id, "c1", 1_000)
+    };
+    let unanswered = CallRecord {
+        answered_by: None,
+        answered_at: None,
+        end_reason: "no_answer".into(),
+        caller_name: String::new(),
+        ..record(&t.id, "c2", 2_000)
+    };
+    store
+        .append_call_records(&[answered.clone(), unanswered.clone()])
+        .await
+        .unwrap();
+    store.append_call_records(&[]).await.unwrap();
+    let q = CallRecordQuery::default();
+    let want = vec![unanswered, answered];
+    assert_eq!(store.call_records(&t.id, &q).await.unwrap(), want);
+    drop(store);
+    let url = format!("sqlite://{}?mode=rwc", dir.path.join("orbit.db").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.call_records(&t.id, &q).await.unwrap(), want);
+    // Stored as a JSON array of strings.
+    let raw: String = sqlx::Row::get(
+        &sqlx::query("SELECT transfers FROM call_records WHERE id = 'c1'")
+            .fetch_one(&again.pool)
+            .await
+            .unwrap(),
+        0,
+    );
+    assert!(raw.starts_with("[\"103\","), "{raw}");
+    assert_eq!(NoCalls.active_calls(&t.id), Vec::new());
+}
+
+#[tokio::test]
+async fn appending_call_records_is_idempotent_and_all_or_nothing() {
+    let (store, _dir) = open().await;
+    let t = store.create_tenant("Acme", "acme.test").await.unwrap();
+    let first = record(&t.id, "c1", 1_000);
+    store
+        .append_call_records(std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    // A retry, even with other content, leaves the stored record as it is;
+    // within one batch the first of an id wins.
+    let changed = CallRecord {
+        end_reason: "failed".into(),
+        ..first.clone()
+    };
+    let second = record(&t.id, "c2", 2_000);
+    let second_again = CallRecord {
+        callee: "999".into(),
+        ..second.clone()
+    };
+    store
+        .append_call_records(&[changed, second.clone(), second_again])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .call_records(&t.id, &CallRecordQuery::default())
+            .await
+            .unwrap(),
+        vec![second, first]
+    );
+    // More rows than one statement takes, failing in the last statement:
+    // nothing of the batch is stored.
+    sqlx::query(
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON call_records WHEN NEW.callee = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'boom'); END",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    let mut batch: Vec<CallRecord> = (0..70)
+        .map(|i| record(&t.id, &format!("b{i:02}"), 10_000 + i))
+        .collect();
+    batch[69].callee = "boom".into();
+    assert!(matches!(
+        store.append_call_records(&batch).await,
+        Err(StoreError::Db(_))
+    ));
+    assert_eq!(count_call_records(&store).await, 2);
+    batch[69].callee = "102".into();
+    store.append_call_records(&batch).await.unwrap();
+    store.append_call_records(&batch).await.unwrap();
+    assert_eq!(count_call_records(&store).await, 72);
+}
+
+#[tokio::test]
+async fn call_record_filters_order_and_limits() {
+    let (store, _dir) = open().await;
+    let t = store.create_tenant("Acme", "acme.test").await.unwrap();
+    let mut records = vec![
+        // 101 calls 102, answered by 102.
+        record(&t.id, "a", 1_000),
+        // 102 calls ring group 600, answered by 103.
+        CallRecord {
+            caller: "102".into(),
+            callee: "600".into(),
+            answered_by: Some("103".into()),
+            ..record(&t.id, "b", 2_000)
+        },
+        // 104 calls 105, unanswered.
+        CallRecord {
+            caller: "104".into(),
+            callee: "105".into(),
+            answered_by: None,
+            answered_at: None,
+            ..record(&t.id, "c", 3_000)
+        },
+        // 104 calls 101, answered by 101; same start as "c": the id orders them.
+        CallRecord {
+            caller: "104".into(),
+            callee: "101".into(),
+            answered_by: Some("101".into()),
+            ..record(&t.id, "d", 3_000)
+        },
+    ];
+    store.append_call_records(&records).await.unwrap();
+    let ids = |v: Vec<CallRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let get = |q: CallRecordQuery| {
+        let store = store.clone();
+        let id = t.id.clone();
+        async move { ids(store.call_records(&id, &q).await.unwrap()) }
+    };
+    assert_eq!(get(CallRecordQuery::default()).await, ["d", "c", "b", "a"]);
+    let ext = |e: &str| CallRecordQuery {
+        extension: Some(e.into()),
+        ..Default::default()
+    };
+    // Caller, callee or who answered.
+    assert_eq!(get(ext("101")).await, ["d", "a"]);
+    assert_eq!(get(ext("102")).await, ["b", "a"]);
+    assert_eq!(get(ext("103")).await, ["b"]);
+    assert_eq!(get(ext("105")).await, ["c"]);
+    assert!(get(ext("10")).await.is_empty());
+    // since <= started_at < until.
+    let window = |since: Option<i64>, until: Option<i64>| CallRecordQuery {
+        since_ms: since,
+        until_ms: until,
+        ..Default::default()
+    };
+    assert_eq!(get(window(Some(2_000), None)).await, ["d", "c", "b"]);
+    assert_eq!(get(window(None, Some(3_000))).await, ["b", "a"]);
+    assert_eq!(get(window(Some(2_000), Some(3_000))).await, ["b"]);
+    assert!(get(window(Some(3_001), None)).await.is_empty());
+    assert_eq!(
+        get(CallRecordQuery {
+            extension: Some("101".into()),
+            since_ms: Some(1_001),
+            limit: 1,
+            ..Default::default()
+        })
+        .await,
+        ["d"]
+    );
+    assert_eq!(
+        get(CallRecordQuery {
+            limit: 2,
+            ..Default::default()
+        })
+        .await,
+        ["d", "c"]
+    );
+    // limit 0 means 100; any limit is capped to 1000.
+    records = (0..1100)
+        .map(|i| record(&t.id, &format!("m{i:04}"), 10_000 + i))
+        .collect();
+    store.append_call_records(&records).await.unwrap();
+    assert_eq!(get(CallRecordQuery::default()).await.len(), 100);
+    let all = get(CallRecordQuery {
+        limit: u32::MAX,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(all.len(), 1000);
+    assert_eq!((all[0].as_str(), all[999].as_str()), ("m1099", "m0100"));
+}
+
+#[tokio::test]
+async fn call_records_are_confined_to_their_tenant_and_deleted_with_it() {
+    let (store, dir) = open().await;
+    let t = store.create_tenant("Acme", "acme.test").await.unwrap();
+    let u = store.create_tenant("Other", "other.test").await.unwrap();
+    store
+        .append_call_records(&[
+            record(&t.id, "t1", 1_000),
+            record(&u.id, "u1", 2_000),
+            // A tenant that is gone (or never was): dropped, the rest stored.
+            record("no-such-tenant", "x1", 3_000),
+        ])
+        .await
+        .unwrap();
+    let q = CallRecordQuery::default();
+    assert_eq!(
+        store.call_records(&t.id, &q).await.unwrap(),
+        vec![record(&t.id, "t1", 1_000)]
+    );
+    assert_eq!(
+        store.call_records(&u.id, &q).await.unwrap(),
+        vec![record(&u.id, "u1", 2_000)]
+    );
+    assert!(matches!(
+        store.call_records("no-such-tenant", &q).await,
+        Err(StoreError::NotFound("tenant"))
+    ));
+    assert_eq!(count_call_records(&store).await, 2);
+    store.delete_tenant(&t.id).await.unwrap();
+    assert_eq!(count_call_records(&store).await, 1);
+    // A late record of the deleted tenant does not come back.
+    store
+        .append_call_records(&[record(&t.id, "t2", 4_000)])
+        .await
+        .unwrap();
+    assert_eq!(count_call_records(&store).await, 1);
+    drop(store);
+    let url = format!("sqlite://{}?mode=rwc", dir.path.join("orbit.db").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(
+        again.call_records(&u.id, &q).await.unwrap(),
+        vec![record(&u.id, "u1", 2_000)]
+    );
+}
+
+#[test]
+fn transfers_json() {
+    use crate::calls::{decode_strings, encode_strings};
+    for v in [
+        vec![],
+        vec![String::new()],
+        vec!["101".to_string(), "sip:bob@example.com".to_string()],
+        vec!["\"\\/\u{0}\u{1f}\u{7f}\r\n\t é 😀".to_string()],
+    ] {
+        let s = encode_strings(&v);
+        assert_eq!(decode_strings(&s), Some(v), "{s}");
+    }
+    assert_eq!(encode_strings(&["a\"b".into()]), r#"["a\"b"]"#);
+    assert_eq!(
+        decode_strings(r#" [ "a" , "\u00e9\ud83d\ude00\/\b\f" ] "#),
+        Some(vec!["a".to_string(), "é😀/\u{8}\u{c}".to_string()])
+    );
+    for bad in [
+        "",
+        "[",
+        "]",
+        "[\"a\"",
+        "[\"a\",]",
+        "[1]",
+        "[\"a\"] x",
+        "{}",
+        "[\"\\x\"]",
+        "[\"\\ud83d\"]",
+        "[\"\\u12\"]",
+        "[\"a\nb\"]",
+        "[,\"a\"]",
+    ] {
+        assert_eq!(decode_strings(bad), None, "{bad:?}");
+    }
 }
