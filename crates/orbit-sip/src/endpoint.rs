@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -40,6 +40,13 @@ impl From<Response> for Reply {
 /// transaction, never for retransmissions or absorbed ACKs.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, request: &Request, source: &Source) -> Reply;
+
+    /// Like `handle`, with the transaction at hand: returning `None` keeps
+    /// it open, to be answered later through `tx` (calls ring for a while).
+    fn handle_tx(&self, request: &Request, source: &Source, tx: ServerTx) -> Option<Reply> {
+        let _ = tx;
+        Some(self.handle(request, source))
+    }
 
     /// An ACK that matched no server transaction: the ACK for a 2xx, which
     /// belongs to a dialog.
@@ -104,6 +111,17 @@ impl Endpoint {
     /// Record the ACK sent for a non-2xx final response to an INVITE.
     pub fn set_ack(&self, branch: &str, ack: Bytes) {
         self.outbound.set_ack(branch, ack);
+    }
+
+    /// Send bytes outside any transaction (the ACK for a 2xx, which
+    /// belongs to the dialog).
+    pub async fn send_raw(
+        &self,
+        transport: crate::Transport,
+        target: SocketAddr,
+        bytes: Bytes,
+    ) -> Result<(), SendError> {
+        self.outbound.send_raw(transport, target, bytes).await
     }
 
     pub(crate) fn add_udp_socket(&self, socket: Arc<tokio::net::UdpSocket>) {
@@ -184,7 +202,17 @@ impl Endpoint {
             Ok(Lookup::New) => {
                 metrics::counter!("orbit_sip_transactions_total").increment(1);
                 let started = Instant::now();
-                let reply = self.handler.handle(&req, &source);
+                let req = Arc::new(req);
+                let tx = ServerTx {
+                    endpoint: Arc::downgrade(self),
+                    request: req.clone(),
+                    source,
+                    path: path.clone(),
+                    target,
+                };
+                let Some(reply) = self.handler.handle_tx(&req, &source, tx) else {
+                    return;
+                };
                 let bytes = response::encode(&req.message, source.remote, &reply.response);
                 let status = reply.response.status;
                 metrics::counter!("orbit_sip_responses_total", "class" => class_of(status))
@@ -321,6 +349,60 @@ impl Endpoint {
                 lock(&self.rate).sweep(last_sweep);
             }
         }
+    }
+}
+
+/// An open server transaction, answered later by the application. The
+/// endpoint keeps retransmitting what was sent last, as for any answer.
+#[derive(Clone)]
+pub struct ServerTx {
+    endpoint: Weak<Endpoint>,
+    request: Arc<Request>,
+    source: Source,
+    path: ReplyPath,
+    target: SocketAddr,
+}
+
+impl std::fmt::Debug for ServerTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTx")
+            .field("method", &self.request.method)
+            .field("call_id", &self.request.call_id)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl ServerTx {
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Send a response in this transaction; returns the bytes sent, which
+    /// the dialog resends for a 2xx to INVITE until the ACK comes.
+    pub async fn respond(&self, resp: &Response) -> Bytes {
+        let bytes = response::encode(&self.request.message, self.source.remote, resp);
+        metrics::counter!("orbit_sip_responses_total", "class" => class_of(resp.status))
+            .increment(1);
+        if let Some(ep) = self.endpoint.upgrade() {
+            lock(&ep.transactions).on_response(
+                &self.request,
+                bytes.clone(),
+                resp.status,
+                Instant::now(),
+            );
+        }
+        self.path.send(bytes.clone(), self.target).await;
+        bytes
+    }
+
+    /// Send bytes again to where this transaction's answers go.
+    pub async fn resend(&self, bytes: Bytes) {
+        self.path.send(bytes, self.target).await;
     }
 }
 

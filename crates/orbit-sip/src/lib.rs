@@ -16,7 +16,7 @@ pub mod transport;
 pub mod uri;
 pub mod via;
 
-pub use endpoint::{Endpoint, EndpointConfig, Handler, Reply};
+pub use endpoint::{Endpoint, EndpointConfig, Handler, Reply, ServerTx};
 pub use outbound::{new_branch, ClientEvent, Outgoing, SendError};
 pub use request::{Method, Request};
 pub use response::Response;

@@ -135,6 +135,17 @@ impl Outbound {
         Ok(rx)
     }
 
+    pub(crate) async fn send_raw(
+        &self,
+        transport: Transport,
+        target: SocketAddr,
+        bytes: Bytes,
+    ) -> Result<(), SendError> {
+        let path = self.path_for(transport, target)?;
+        path.send(bytes, target).await;
+        Ok(())
+    }
+
     /// Give a response to its client transaction. Returns false when none
     /// matches (a 2xx retransmission for a dialog, or a stray).
     pub(crate) async fn on_response(&self, msg: Message) -> bool {

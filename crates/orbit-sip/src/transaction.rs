@@ -16,6 +16,8 @@ use crate::request::{Method, Request};
 pub const T1: Duration = Duration::from_millis(500);
 pub const T2: Duration = Duration::from_secs(4);
 pub const T4: Duration = Duration::from_secs(5);
+/// How long an INVITE that got a provisional answer may stay open.
+pub const PROCEEDING_LIMIT: Duration = Duration::from_secs(200);
 
 /// RFC 3261 §17.2.3 matching: branch (magic cookie), sent-by and method,
 /// with ACK matching its INVITE. Requests from pre-3261 peers without the
@@ -192,6 +194,15 @@ impl<D: Clone> ServerTransactions<D> {
         };
         e.last = Some(bytes);
         if status < 200 {
+            // A ringing INVITE waits for its TU longer than the default
+            // bound; keep it until the caller's own Timer C would give up.
+            if e.invite && e.final_status == 0 {
+                let until = now + PROCEEDING_LIMIT;
+                if until > e.expires {
+                    e.expires = until;
+                    self.order.push(Reverse((until, key)));
+                }
+            }
             return;
         }
         e.final_status = status;

@@ -58,6 +58,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub guard: GuardSection,
     pub registrar: RegistrarSection,
+    pub calls: CallsSection,
     /// Whether `sip.listen` was left at its default (then an IPv6 bind failure is not fatal).
     #[serde(skip)]
     pub default_listen: bool,
@@ -75,6 +76,10 @@ pub struct SipConfig {
     pub max_transactions: usize,
     pub max_tcp_connections: usize,
     pub tcp_idle_timeout_s: u64,
+    /// Address phones reach Orbit at, written into Via and Contact of what
+    /// Orbit sends; default: the first `listen` address if it is specific,
+    /// else the address of the default route.
+    pub advertise: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +93,33 @@ pub struct HttpConfig {
 pub struct MediaConfig {
     pub rtp_ports: String,
     pub media_ip: Option<IpAddr>,
+    /// Directory of music-on-hold files, `<tenant domain>.wav` each
+    /// (8 kHz mono 16-bit PCM); the built-in music plays otherwise.
+    pub moh_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsSection {
+    pub ring_timeout_s: u64,
+    pub max_calls: usize,
+    /// End a call when no RTP arrived from either side for this long; 0: never.
+    pub rtp_timeout_s: u64,
+    /// On SIGTERM, how long active calls may go on before they are hung up.
+    pub shutdown_grace_s: u64,
+    pub min_session_expires_s: u32,
+}
+
+impl Default for CallsSection {
+    fn default() -> Self {
+        CallsSection {
+            ring_timeout_s: 60,
+            max_calls: 5_000,
+            rtp_timeout_s: 60,
+            shutdown_grace_s: 30,
+            min_session_expires_s: 90,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +164,7 @@ impl Default for Config {
             auth: AuthSection::default(),
             guard: GuardSection::default(),
             registrar: RegistrarSection::default(),
+            calls: CallsSection::default(),
             default_listen: false,
         }
     }
@@ -152,6 +185,7 @@ impl Default for SipConfig {
             max_transactions: 524_288,
             max_tcp_connections: 10_000,
             tcp_idle_timeout_s: 600,
+            advertise: None,
         }
     }
 }
@@ -169,6 +203,7 @@ impl Default for MediaConfig {
         MediaConfig {
             rtp_ports: "10000-20000".into(),
             media_ip: None,
+            moh_dir: None,
         }
     }
 }
@@ -298,6 +333,19 @@ impl Config {
         if s.tcp_idle_timeout_s < 5 {
             bail!("sip.tcp_idle_timeout_s must be at least 5");
         }
+        let c = &self.calls;
+        if !(1..=600).contains(&c.ring_timeout_s) {
+            bail!("calls.ring_timeout_s must be between 1 and 600");
+        }
+        if c.max_calls == 0 {
+            bail!("calls.max_calls must be at least 1");
+        }
+        if c.shutdown_grace_s > 3600 {
+            bail!("calls.shutdown_grace_s must be at most 3600");
+        }
+        if c.min_session_expires_s < 90 {
+            bail!("calls.min_session_expires_s must be at least 90 (RFC 4028)");
+        }
         if self.guard.enabled && (self.guard.window_s == 0 || self.guard.block_s == 0) {
             bail!("guard.window_s and guard.block_s must be at least 1");
         }
@@ -333,6 +381,17 @@ impl Config {
         Ok(out)
     }
 
+    /// The address peers reach Orbit's SIP listener at.
+    pub fn advertised_sip(&self) -> SocketAddr {
+        let first = self.sip.listen[0];
+        let ip = self
+            .sip
+            .advertise
+            .or_else(|| (!first.ip().is_unspecified()).then(|| first.ip()))
+            .unwrap_or_else(default_route_ip);
+        SocketAddr::new(ip, first.port())
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(u) => u.clone(),
@@ -342,6 +401,18 @@ impl Config {
             ),
         }
     }
+}
+
+/// The local address of the default route (no packet is sent), or
+/// loopback on a machine without one.
+fn default_route_ip() -> IpAddr {
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
 #[cfg(test)]

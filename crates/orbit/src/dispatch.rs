@@ -2,17 +2,48 @@
 
 use std::sync::Arc;
 
+use orbit_call::Calls;
 use orbit_registrar::Registrar;
-use orbit_sip::{Handler, Method, Reply, Request, Response, Source};
+use orbit_sip::frame::Message;
+use orbit_sip::{Handler, Method, Reply, Request, Response, ServerTx, Source};
 
-/// Methods Orbit answers today; sent in `Allow`.
-pub const ALLOW: &str = "REGISTER, OPTIONS, ACK, BYE, CANCEL";
+/// Methods Orbit answers; sent in `Allow`.
+pub const ALLOW: &str = orbit_call::ALLOW;
 
 pub struct Dispatcher {
     pub registrar: Arc<Registrar>,
+    pub calls: Calls,
 }
 
 impl Handler for Dispatcher {
+    fn handle_tx(&self, req: &Request, source: &Source, tx: ServerTx) -> Option<Reply> {
+        match req.method {
+            Method::Invite => match offer_problem(req) {
+                Some(resp) => Some(resp.into()),
+                None => self.calls.on_request(tx),
+            },
+            Method::Bye
+            | Method::Cancel
+            | Method::Refer
+            | Method::Update
+            | Method::Info
+            | Method::Prack => self.calls.on_request(tx),
+            // NOTIFY and OPTIONS inside a call's dialog belong to it.
+            Method::Notify | Method::Options if req.to.tag().is_some() => {
+                self.calls.on_request(tx)
+            }
+            _ => Some(self.handle(req, source)),
+        }
+    }
+
+    fn ack(&self, req: &Request, _source: &Source) {
+        self.calls.on_ack(req);
+    }
+
+    fn stray_response(&self, msg: &Message, _source: &Source) {
+        self.calls.on_stray_response(msg);
+    }
+
     fn handle(&self, req: &Request, source: &Source) -> Reply {
         match req.method {
             Method::Register => self.registrar.register(req, source),
@@ -23,16 +54,13 @@ impl Handler for Dispatcher {
                 .header("Accept-Language", "en")
                 .header("Supported", "")
                 .into(),
-            // No dialogs exist yet for these to belong to.
-            Method::Bye | Method::Cancel => {
-                Response::new(481, "Call/Transaction Does Not Exist").into()
-            }
-            Method::Invite => match offer_problem(req) {
-                Some(resp) => resp.into(),
-                None => Response::new(501, "Not Implemented")
-                    .header("Allow", ALLOW)
-                    .into(),
-            },
+            // Calls reach the call layer through `handle_tx`; this answers
+            // only what is wrong with an offer before it gets there.
+            Method::Invite => offer_problem(req)
+                .unwrap_or_else(|| Response::new(500, "Server Internal Error"))
+                .into(),
+            Method::Notify => Response::new(481, "Subscription Does Not Exist").into(),
+            Method::Subscribe => Response::new(489, "Bad Event").into(),
             _ => Response::new(501, "Not Implemented")
                 .header("Allow", ALLOW)
                 .into(),

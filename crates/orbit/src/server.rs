@@ -77,7 +77,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let r = &config.registrar;
     let registrar = Registrar::start(
         store.clone(),
-        auth,
+        auth.clone(),
         RegistrarConfig {
             min_expires: r.min_expires,
             max_expires: r.max_expires,
@@ -88,9 +88,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await?;
 
+    let (calls, calls_inbox) = orbit_call::calls_channel();
     let endpoint = Endpoint::new(
         Arc::new(Dispatcher {
             registrar: registrar.clone(),
+            calls: calls.clone(),
         }),
         EndpointConfig {
             limits: Limits {
@@ -142,6 +144,50 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tokio::spawn(endpoint.clone().run_timers(cancel.clone()));
 
+    let (rtp_low, rtp_high) = config.rtp_range()?;
+    let sip_addr = config.advertised_sip();
+    let media_ip = config.media.media_ip.unwrap_or(sip_addr.ip());
+    let bind_ip = if media_ip.is_loopback() {
+        media_ip
+    } else if media_ip.is_ipv6() {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    };
+    let ports = orbit_media::PortPool::new(
+        bind_ip,
+        rtp_low,
+        rtp_high,
+        config.calls.max_calls.saturating_mul(2),
+    )?;
+    let c = &config.calls;
+    let recorder = orbit_call::Manager::spawn(
+        calls_inbox,
+        orbit_call::CallConfig {
+            local: orbit_call::LocalAddr {
+                sip: sip_addr,
+                tls_port: config
+                    .sip
+                    .tls_cert
+                    .as_ref()
+                    .and(config.sip.tls_listen.first().map(|a| a.port())),
+            },
+            media_ip,
+            ring_timeout: Duration::from_secs(c.ring_timeout_s),
+            max_calls: c.max_calls,
+            rtp_timeout: Duration::from_secs(c.rtp_timeout_s),
+            moh_dir: config.media.moh_dir.clone(),
+            min_session_expires: c.min_session_expires_s,
+        },
+        orbit_call::Deps {
+            endpoint: endpoint.clone(),
+            store: store.clone(),
+            registrar: registrar.clone(),
+            auth: auth.clone(),
+            ports,
+        },
+    );
+
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
@@ -150,6 +196,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin_token_hash: orbit_http::admin_token_hash(&admin_token),
         metrics: Arc::new(move || prometheus.render()),
         bindings: registrar.clone(),
+        calls: Arc::new(calls.clone()),
     });
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
@@ -157,10 +204,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_graceful_shutdown(async move { http_cancel.cancelled().await })
             .await
     });
-    info!(sip = ?listening, http = %config.http.listen, "orbit ready");
+    info!(sip = ?listening, http = %config.http.listen, advertised = %sip_addr, media = %media_ip, "orbit ready");
 
     shutdown_signal().await;
-    info!("shutting down");
+    let grace = Duration::from_secs(config.calls.shutdown_grace_s);
+    info!(active_calls = calls.active_count(), grace_s = grace.as_secs(), "shutting down: no new calls");
+    // Calls in progress may finish; signalling keeps running meanwhile.
+    calls.drain(grace).await;
+    recorder.flush().await;
     cancel.cancel();
     registrar.flush().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;

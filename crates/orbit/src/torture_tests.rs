@@ -63,7 +63,8 @@ async fn every_torture_message_gets_the_answer_the_rfc_asks_for() {
     )
     .await
     .unwrap();
-    let dispatcher = Dispatcher { registrar };
+    let (calls, _inbox) = orbit_call::calls_channel();
+    let dispatcher = Dispatcher { registrar, calls };
     let limits = Limits {
         max_message_size: 65_535,
         allow: ALLOW.into(),

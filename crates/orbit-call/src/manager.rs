@@ -1,0 +1,437 @@
+//! The call manager: one task owns every call and leg, so operations that
+//! span calls (attended transfer, Replaces, and later park and retrieve)
+//! are plain state changes with no locks between calls. SIP events reach
+//! it through a bounded queue; media runs in its own tasks.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use orbit_media::PortPool;
+use orbit_registrar::{Authenticator, Registrar};
+use orbit_sip::frame::Message;
+use orbit_sip::{ClientEvent, Endpoint, Method, Outgoing, Reply, Request, Response, ServerTx, Source};
+use orbit_store::{ActiveCall, Store};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::call::{Call, CallKey, Leg, LegKey};
+use crate::dialog::Peer;
+use crate::music::MusicLibrary;
+use crate::records::Recorder;
+use crate::sipmsg::LocalAddr;
+
+#[derive(Debug, Clone)]
+pub struct CallConfig {
+    pub local: LocalAddr,
+    /// Address written into SDP for the relayed media.
+    pub media_ip: IpAddr,
+    /// How long a callee rings before the caller gets 480.
+    pub ring_timeout: Duration,
+    pub max_calls: usize,
+    /// End a call when neither side sent RTP for this long; zero: never.
+    pub rtp_timeout: Duration,
+    pub moh_dir: Option<PathBuf>,
+    /// Smallest Session-Expires accepted (RFC 4028 Min-SE).
+    pub min_session_expires: u32,
+}
+
+pub(crate) enum Event {
+    Request(ServerTx),
+    Ack(Box<Request>),
+    Stray(Box<Message>),
+    Response {
+        leg: LegKey,
+        method: Method,
+        event: ClientEvent,
+    },
+    HangupAll(oneshot::Sender<()>),
+}
+
+/// Timers the manager arms; each is checked against current state when it
+/// fires, so a timer for something that moved on does nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// A hunt step rang long enough (call, step sequence).
+    Ring(CallKey, u64),
+    /// Same for a transfer's hunt.
+    TransferRing(CallKey, u64),
+    /// Resend an unacknowledged 2xx.
+    Resend2xx(LegKey),
+    /// Check RTP activity and session timers of every call.
+    Sweep,
+    /// Forget a leg that was cancelled or hung up and never answered.
+    Forget(LegKey),
+}
+
+/// The handle the rest of Orbit holds: feeds SIP events in, answers the
+/// API's questions about active calls.
+#[derive(Clone)]
+pub struct Calls {
+    tx: mpsc::Sender<Event>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub active: Mutex<HashMap<CallKey, ActiveCall>>,
+    pub count: AtomicUsize,
+    pub draining: AtomicBool,
+}
+
+pub struct CallsInbox {
+    rx: mpsc::Receiver<Event>,
+    tx: mpsc::Sender<Event>,
+    shared: Arc<Shared>,
+}
+
+/// Events waiting for the manager at most; beyond, new requests get 503.
+const QUEUE: usize = 16_384;
+
+pub fn calls_channel() -> (Calls, CallsInbox) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let shared = Arc::new(Shared::default());
+    (
+        Calls {
+            tx: tx.clone(),
+            shared: shared.clone(),
+        },
+        CallsInbox { rx, tx, shared },
+    )
+}
+
+impl Calls {
+    /// A new transaction for the call layer; answered later through `tx`.
+    pub fn on_request(&self, tx: ServerTx) -> Option<Reply> {
+        match self.tx.try_send(Event::Request(tx)) {
+            Ok(()) => None,
+            Err(_) => {
+                metrics::counter!("orbit_call_queue_full_total").increment(1);
+                Some(
+                    Response::new(503, "Service Unavailable")
+                        .header("Retry-After", "5")
+                        .into(),
+                )
+            }
+        }
+    }
+
+    pub fn on_ack(&self, req: &Request) {
+        let _ = self.tx.try_send(Event::Ack(Box::new(req.clone())));
+    }
+
+    pub fn on_stray_response(&self, msg: &Message) {
+        let _ = self.tx.try_send(Event::Stray(Box::new(msg.clone())));
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.shared.count.load(Ordering::Relaxed)
+    }
+
+    /// Refuse new calls from now on (503); active calls go on.
+    pub fn stop_accepting(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Stop accepting, wait up to `grace` for active calls to end, then
+    /// hang up what is left.
+    pub async fn drain(&self, grace: Duration) {
+        self.stop_accepting();
+        let until = tokio::time::Instant::now() + grace;
+        while self.active_count() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Event::HangupAll(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+impl orbit_store::ActiveCalls for Calls {
+    fn active_calls(&self, tenant_id: &str) -> Vec<ActiveCall> {
+        let map = self
+            .shared
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut calls: Vec<ActiveCall> = map
+            .values()
+            .filter(|c| c.tenant_id == tenant_id)
+            .cloned()
+            .collect();
+        calls.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        calls
+    }
+}
+
+pub struct Deps {
+    pub endpoint: Arc<Endpoint>,
+    pub store: Store,
+    pub registrar: Arc<Registrar>,
+    pub auth: Arc<Authenticator>,
+    pub ports: PortPool,
+}
+
+pub struct Manager {
+    pub(crate) cfg: CallConfig,
+    pub(crate) endpoint: Arc<Endpoint>,
+    pub(crate) store: Store,
+    pub(crate) registrar: Arc<Registrar>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) ports: PortPool,
+    pub(crate) music: MusicLibrary,
+    pub(crate) recorder: Recorder,
+    pub(crate) shared: Arc<Shared>,
+    events: mpsc::Receiver<Event>,
+    pub(crate) events_tx: mpsc::Sender<Event>,
+    pub(crate) calls: HashMap<CallKey, Call>,
+    pub(crate) legs: HashMap<LegKey, Leg>,
+    /// (Call-ID, Orbit's tag) of every leg's dialog.
+    pub(crate) by_dialog: HashMap<(String, String), LegKey>,
+    /// (Call-ID, Via branch) of callers' INVITEs still unanswered, for CANCEL.
+    pub(crate) by_branch: HashMap<(String, String), LegKey>,
+    timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
+    timer_seq: u64,
+    next_key: u64,
+}
+
+impl Manager {
+    /// Start the manager task; returns the call record writer for flushing.
+    pub fn spawn(inbox: CallsInbox, cfg: CallConfig, deps: Deps) -> Recorder {
+        let recorder = Recorder::start(deps.store.clone());
+        let mut m = Manager {
+            music: MusicLibrary::new(cfg.moh_dir.clone()),
+            cfg,
+            endpoint: deps.endpoint,
+            store: deps.store,
+            registrar: deps.registrar,
+            auth: deps.auth,
+            ports: deps.ports,
+            recorder: recorder.clone(),
+            shared: inbox.shared,
+            events: inbox.rx,
+            events_tx: inbox.tx,
+            calls: HashMap::new(),
+            legs: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_branch: HashMap::new(),
+            timers: BinaryHeap::new(),
+            timer_seq: 0,
+            next_key: 1,
+        };
+        m.arm(Instant::now() + SWEEP_EVERY, Timer::Sweep);
+        tokio::spawn(async move { m.run().await });
+        recorder
+    }
+
+    async fn run(&mut self) {
+        loop {
+            let next = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await,
+                    None => return,
+                },
+                _ = sleep => self.on_timers().await,
+            }
+        }
+    }
+
+    async fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::Request(tx) => self.on_request(tx).await,
+            Event::Ack(req) => self.on_ack(&req).await,
+            Event::Stray(msg) => self.on_stray(&msg).await,
+            Event::Response { leg, method, event } => self.on_response(leg, method, event).await,
+            Event::HangupAll(done) => {
+                let keys: Vec<CallKey> = self.calls.keys().copied().collect();
+                for k in keys {
+                    self.end_call(k, "shutdown", None).await;
+                }
+                self.recorder.flush().await;
+                let _ = done.send(());
+            }
+        }
+    }
+
+    async fn on_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, _, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, _, timer))) = self.timers.pop() else {
+                break;
+            };
+            match timer {
+                Timer::Ring(call, seq) => self.on_ring_timeout(call, seq).await,
+                Timer::TransferRing(call, seq) => self.on_transfer_ring_timeout(call, seq).await,
+                Timer::Resend2xx(leg) => self.resend_2xx(leg, now).await,
+                Timer::Sweep => {
+                    self.sweep(now).await;
+                    self.arm(now + SWEEP_EVERY, Timer::Sweep);
+                }
+                Timer::Forget(leg) => self.forget_leg(leg),
+            }
+        }
+    }
+
+    pub(crate) fn arm(&mut self, at: Instant, timer: Timer) {
+        self.timer_seq += 1;
+        self.timers.push(Reverse((at, self.timer_seq, timer)));
+    }
+
+    pub(crate) fn next_key(&mut self) -> u64 {
+        self.next_key += 1;
+        self.next_key
+    }
+
+    async fn on_request(&mut self, tx: ServerTx) {
+        let req = tx.request();
+        if req.method == Method::Cancel {
+            return self.on_cancel(tx).await;
+        }
+        let to_tag = req.to.tag().map(str::to_string);
+        match to_tag {
+            None if req.method == Method::Invite => self.on_new_invite(tx).await,
+            None => {
+                tx.respond(&Response::new(481, "Call/Transaction Does Not Exist"))
+                    .await;
+            }
+            Some(tag) => {
+                let key = (req.call_id.clone(), tag);
+                match self.by_dialog.get(&key).copied() {
+                    Some(leg) => self.on_in_dialog(leg, tx).await,
+                    None => {
+                        tx.respond(&Response::new(481, "Call/Transaction Does Not Exist"))
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send a request on a leg in a new client transaction; its answers
+    /// come back as `Event::Response` for that leg.
+    pub(crate) async fn send_request(
+        &mut self,
+        leg: LegKey,
+        method: Method,
+        branch: String,
+        bytes: Bytes,
+        peer: Peer,
+    ) {
+        let out = Outgoing {
+            method,
+            branch,
+            bytes,
+            transport: peer.transport,
+            target: peer.addr,
+        };
+        match self.endpoint.send_request(out).await {
+            Ok(mut rx) => {
+                let events = self.events_tx.clone();
+                tokio::spawn(async move {
+                    while let Some(event) = rx.recv().await {
+                        if events
+                            .send(Event::Response { leg, method, event })
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                debug!(leg, error = %e, "cannot send to the phone");
+                // As if the request timed out: no way to reach the phone.
+                let events = self.events_tx.clone();
+                tokio::spawn(async move {
+                    let _ = events
+                        .send(Event::Response {
+                            leg,
+                            method,
+                            event: ClientEvent::Timeout,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// Publish the call's row for the API.
+    pub(crate) fn publish(&self, call: CallKey) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let state = if c.transfer.is_some() {
+            "transferring"
+        } else if c.state == crate::call::CallState::Ringing {
+            "ringing"
+        } else if c
+            .sides
+            .iter()
+            .flatten()
+            .any(|l| self.legs.get(l).is_some_and(|l| l.holding))
+        {
+            "held"
+        } else {
+            "answered"
+        };
+        let row = ActiveCall {
+            id: c.id.clone(),
+            tenant_id: c.tenant.id.clone(),
+            caller: c.caller.number.clone(),
+            callee: c.dialled.clone(),
+            answered_by: c.answered_by.clone(),
+            state: state.to_string(),
+            started_at: c.started_at_ms,
+            answered_at: c.answered_at_ms,
+        };
+        let mut map = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(call, row);
+        self.shared.count.store(map.len(), Ordering::Relaxed);
+        metrics::gauge!("orbit_calls_active").set(map.len() as f64);
+    }
+
+    pub(crate) fn unpublish(&self, call: CallKey) {
+        let mut map = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&call);
+        self.shared.count.store(map.len(), Ordering::Relaxed);
+        metrics::gauge!("orbit_calls_active").set(map.len() as f64);
+    }
+
+    pub(crate) fn draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Relaxed)
+    }
+}
+
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Where the caller's requests came from, as a peer to send to.
+pub(crate) fn peer_of(source: &Source) -> Peer {
+    Peer {
+        transport: source.transport,
+        addr: source.remote,
+    }
+}

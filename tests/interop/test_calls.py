@@ -1,0 +1,194 @@
+"""Calls through Orbit's B2BUA with real PJSIP phones, checked by their audio.
+
+Each phone plays its own sine (101: 440 Hz, 102: 1000 Hz, 103: 2000 Hz) and
+records what it hears, so "A and B talk" means each recording holds the
+other's tone, and "B hears music" means loud audio that is neither tone.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import harness
+from audio import assert_music, assert_no_tone, assert_tone, describe
+from phones import phones_factory  # noqa: F401  (pytest fixture)
+
+DOMAIN = "acme.test"
+A, B, C = 440, 1000, 2000
+TONES = (A, B, C)
+USERS = {"101": A, "102": B, "103": C}
+RECORD_S = 2.0
+
+
+@pytest.fixture(autouse=True)
+def _need_pjsua2():
+    harness.require_pjsua2()
+
+
+@pytest.fixture
+def pbx(orbit_factory):
+    srv = orbit_factory(config={"bootstrap_domain": DOMAIN, "calls": {"ring_timeout_s": 6}})
+    for ext in USERS:
+        srv.create_extension(ext, f"pw{ext}secret", display_name=f"User {ext}")
+    return srv
+
+
+def phone_spec(ext, **extra):
+    spec = {
+        "name": ext,
+        "user": ext,
+        "password": f"pw{ext}secret",
+        "domain": DOMAIN,
+        "tone": USERS[ext],
+    }
+    spec.update(extra)
+    return spec
+
+
+def start_phones(phones_factory, pbx, *specs, name=None):
+    p = phones_factory(*specs, proxy=f"sip:127.0.0.1:{pbx.sip_port};lr", name=name)
+    for s in specs:
+        if s.get("register", "yes") != "no":
+            ev = p.wait_event("registered", phone=s["name"])
+            assert ev.get("code") == 200, ev
+    return p
+
+
+def uri(ext):
+    return f"sip:{ext}@{DOMAIN}"
+
+
+def record(p, phone, path, seconds=RECORD_S, call=None):
+    return p.record(phone, path, seconds=seconds, call=call)
+
+
+def connect(pa, a, pb, b):
+    """a calls b through Orbit; b answers; both media ACTIVE."""
+    call = pa.call(a, uri(b))
+    inc = pb.wait_incoming(b)
+    pb.answer(b, 200, call=inc["call"])
+    pa.wait_state(a, "CONFIRMED", call=call)
+    pa.wait_media(a, "ACTIVE", call=call)
+    pb.wait_media(b, "ACTIVE", call=inc["call"])
+    return call, inc
+
+
+def test_call_both_directions_carry_audio(phones_factory, pbx, tmp_path):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    call, inc = connect(pa, "101", pb, "102")
+    # Orbit passes the caller's identity on.
+    assert "101" in inc.get("from", ""), inc
+    time.sleep(0.3)
+    wa = record(pa, "101", tmp_path / "a.wav", call=call)
+    wb = record(pb, "102", tmp_path / "b.wav", call=inc["call"])
+    print("A hears:", describe(wa, TONES))
+    print("B hears:", describe(wb, TONES))
+    assert_tone(wa, B)
+    assert_no_tone(wa, A)
+    assert_tone(wb, A)
+    assert_no_tone(wb, B)
+    pa.hangup("101", call=call)
+    pb.wait_state("102", "DISCONNECTED", call=inc["call"])
+
+
+def test_hold_plays_music_and_resume_restores_the_call(phones_factory, pbx, tmp_path):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    call, inc = connect(pa, "101", pb, "102")
+    pa.hold("101", call=call)
+    pa.wait_media("101", "LOCAL_HOLD", call=call)
+    time.sleep(0.3)
+    wb = record(pb, "102", tmp_path / "held.wav", call=inc["call"])
+    print("B while held:", describe(wb, TONES))
+    assert_music(wb, not_freqs=TONES)
+    pa.unhold("101", call=call)
+    pa.wait_media("101", "ACTIVE", call=call)
+    time.sleep(0.3)
+    wb = record(pb, "102", tmp_path / "resumed.wav", call=inc["call"])
+    wa = record(pa, "101", tmp_path / "a-resumed.wav", call=call)
+    print("B after resume:", describe(wb, TONES))
+    assert_tone(wb, A)
+    assert_tone(wa, B)
+    pb.hangup("102", call=inc["call"])
+    pa.wait_state("101", "DISCONNECTED", call=call)
+
+
+def test_blind_transfer_connects_caller_and_target(phones_factory, pbx, tmp_path):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    pc = start_phones(phones_factory, pbx, phone_spec("103", auto_answer=200), name="pc")
+    call, inc = connect(pa, "101", pb, "102")
+    pb.xfer("102", uri("103"), call=inc["call"])
+    st = pb.wait_event("transfer_status", phone="102", pred=lambda e: e.get("final"))
+    assert st["code"] == 200, st
+    # Orbit releases the transferor itself.
+    pb.wait_state("102", "DISCONNECTED", call=inc["call"])
+    c_inc = pc.wait_incoming("103")
+    pc.wait_media("103", "ACTIVE", call=c_inc["call"])
+    assert "101" in c_inc.get("from", ""), c_inc
+    time.sleep(0.3)
+    wa = record(pa, "101", tmp_path / "a.wav", call=call)
+    wc = record(pc, "103", tmp_path / "c.wav", call=c_inc["call"])
+    print("A hears:", describe(wa, TONES), "C hears:", describe(wc, TONES))
+    assert_tone(wa, C)
+    assert_tone(wc, A)
+    assert_no_tone(wa, B)
+    pa.hangup("101", call=call)
+    pc.wait_state("103", "DISCONNECTED", call=c_inc["call"])
+
+
+def test_attended_transfer_joins_the_two_other_parties(phones_factory, pbx, tmp_path):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    pc = start_phones(phones_factory, pbx, phone_spec("103", auto_answer=200), name="pc")
+    call_a, inc_b = connect(pa, "101", pb, "102")
+    pb.hold("102", call=inc_b["call"])
+    pb.wait_media("102", "LOCAL_HOLD", call=inc_b["call"])
+    consult = pb.call("102", uri("103"))
+    pb.wait_state("102", "CONFIRMED", call=consult)
+    c_inc = pc.wait_incoming("103")
+    pc.wait_media("103", "ACTIVE", call=c_inc["call"])
+    pb.xfer_replaces("102", call=inc_b["call"], other=consult)
+    st = pb.wait_event("transfer_status", phone="102", pred=lambda e: e.get("final"))
+    assert st["code"] == 200, st
+    pb.wait_state("102", "DISCONNECTED", call=inc_b["call"])
+    pb.wait_state("102", "DISCONNECTED", call=consult)
+    time.sleep(0.8)
+    wa = record(pa, "101", tmp_path / "a.wav", call=call_a)
+    wc = record(pc, "103", tmp_path / "c.wav", call=c_inc["call"])
+    print("A hears:", describe(wa, TONES), "C hears:", describe(wc, TONES))
+    assert_tone(wa, C)
+    assert_tone(wc, A)
+    pc.hangup("103", call=c_inc["call"])
+    pa.wait_state("101", "DISCONNECTED", call=call_a)
+
+
+def test_cancel_while_ringing(phones_factory, pbx):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102", auto_answer=180), name="pb")
+    call = pa.call("101", uri("102"))
+    inc = pb.wait_incoming("102")
+    pa.wait_state("101", "EARLY", call=call)
+    pa.hangup("101", call=call)
+    ev = pa.wait_state("101", "DISCONNECTED", call=call)
+    assert ev["code"] == 487, ev
+    pb.wait_state("102", "DISCONNECTED", call=inc["call"])
+
+
+@pytest.mark.parametrize("callee,answer,expect", [
+    ("102", "auto_answer=486", 486),
+    ("103", None, 480),          # not registered
+    ("999", None, 404),          # no such number
+    ("102", "auto_answer=180", 480),  # rings past the ring timeout
+])
+def test_call_failures(phones_factory, pbx, callee, answer, expect):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    if answer:
+        key, val = answer.split("=")
+        start_phones(phones_factory, pbx, phone_spec(callee, **{key: val}), name="pb")
+    call = pa.call("101", uri(callee))
+    ev = pa.wait_state("101", "DISCONNECTED", call=call, timeout=15)
+    assert ev["code"] == expect, ev
