@@ -192,3 +192,39 @@ def test_call_failures(phones_factory, pbx, callee, answer, expect):
     call = pa.call("101", uri(callee))
     ev = pa.wait_state("101", "DISCONNECTED", call=call, timeout=15)
     assert ev["code"] == expect, ev
+
+
+def _tone_wav(freq, seconds=2.0, rate=8000, channels=1):
+    import io
+    import math
+    import struct
+    import wave
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = b"".join(
+            struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * i / rate))) * channels
+            for i in range(int(rate * seconds)))
+        w.writeframes(frames)
+    return buf.getvalue()
+
+
+def test_uploaded_music_on_hold_is_what_the_held_party_hears(phones_factory, pbx, tmp_path):
+    path = f"/api/v1/tenants/{DOMAIN}/music-on-hold"
+    r = pbx.api.request("PUT", path, raw_body=_tone_wav(700, rate=44100, channels=2))
+    harness.assert_error(r, 422, "body")
+    assert "8000 Hz mono 16-bit PCM" in r.json["error"]["message"], r.json
+    r = pbx.api.request("PUT", path, raw_body=_tone_wav(700))
+    assert r.status == 200 and r.json["source"] == "uploaded", r
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    call, inc = connect(pa, "101", pb, "102")
+    pa.hold("101", call=call)
+    pa.wait_media("101", "LOCAL_HOLD", call=call)
+    time.sleep(0.3)
+    wb = record(pb, "102", tmp_path / "held.wav", call=inc["call"])
+    print("B while held:", describe(wb, TONES + (700,)))
+    assert_tone(wb, 700)
+    pb.hangup("102", call=inc["call"])

@@ -25,6 +25,7 @@ pub mod sipmsg;
 mod teardown;
 pub mod transfer;
 
+pub use music::MusicLibrary;
 pub use manager::{calls_channel, CallConfig, Calls, CallsInbox, Deps, Manager};
 pub use setup::ALLOW;
 pub use sipmsg::LocalAddr;

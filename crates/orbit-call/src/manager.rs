@@ -6,7 +6,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +35,6 @@ pub struct CallConfig {
     pub max_calls: usize,
     /// End a call when neither side sent RTP for this long; zero: never.
     pub rtp_timeout: Duration,
-    pub moh_dir: Option<PathBuf>,
     /// Smallest Session-Expires accepted (RFC 4028 Min-SE).
     pub min_session_expires: u32,
 }
@@ -176,6 +174,7 @@ pub struct Deps {
     pub registrar: Arc<Registrar>,
     pub auth: Arc<Authenticator>,
     pub ports: PortPool,
+    pub music: Arc<MusicLibrary>,
 }
 
 pub struct Manager {
@@ -185,7 +184,7 @@ pub struct Manager {
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) ports: PortPool,
-    pub(crate) music: MusicLibrary,
+    pub(crate) music: Arc<MusicLibrary>,
     pub(crate) recorder: Recorder,
     pub(crate) shared: Arc<Shared>,
     events: mpsc::Receiver<Event>,
@@ -206,7 +205,7 @@ impl Manager {
     pub fn spawn(inbox: CallsInbox, cfg: CallConfig, deps: Deps) -> Recorder {
         let recorder = Recorder::start(deps.store.clone());
         let mut m = Manager {
-            music: MusicLibrary::new(cfg.moh_dir.clone()),
+            music: deps.music,
             cfg,
             endpoint: deps.endpoint,
             store: deps.store,

@@ -1,62 +1,195 @@
-//! Music on hold per tenant: `<moh_dir>/<tenant domain>.wav` when it exists
-//! and is valid, Orbit's built-in music otherwise. One player per source,
-//! shared by every call that listens (frames are encoded once per codec).
+//! Music on hold per tenant: an uploaded WAV file (8 kHz mono 16-bit PCM,
+//! kept as `<dir>/<tenant id>.wav`) or Orbit's built-in music. One player
+//! per source, shared by every call that listens; frames are encoded once
+//! per codec.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use orbit_media::{MohPlayer, MohSource};
+use orbit_store::MusicInfo;
 use tracing::{info, warn};
 
 pub struct MusicLibrary {
-    dir: Option<PathBuf>,
-    builtin: Option<Arc<MohPlayer>>,
-    tenants: HashMap<String, Arc<MohPlayer>>,
+    dir: PathBuf,
+    state: Mutex<State>,
 }
 
+#[derive(Default)]
+struct State {
+    builtin: Option<Arc<MohPlayer>>,
+    tenants: HashMap<String, (Arc<MohPlayer>, MusicInfo)>,
+}
+
+const FRAME_S: f64 = 0.02;
+
 impl MusicLibrary {
-    pub fn new(dir: Option<PathBuf>) -> Self {
-        MusicLibrary {
+    pub fn new(dir: PathBuf) -> Arc<Self> {
+        Arc::new(MusicLibrary {
             dir,
-            builtin: None,
-            tenants: HashMap::new(),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn path(&self, tenant_id: &str) -> PathBuf {
+        // Tenant ids are UUIDs; nothing else reaches a file name.
+        let safe: String = tenant_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        self.dir.join(format!("{safe}.wav"))
+    }
+
+    fn builtin(state: &mut State) -> (Arc<MohPlayer>, MusicInfo) {
+        let source = Arc::new(MohSource::builtin());
+        let seconds = source.frame_count() as f64 * FRAME_S;
+        let player = state
+            .builtin
+            .get_or_insert_with(|| Arc::new(MohPlayer::spawn(source)))
+            .clone();
+        (
+            player,
+            MusicInfo {
+                custom: false,
+                seconds,
+            },
+        )
+    }
+
+    fn load(&self, state: &mut State, tenant_id: &str) -> (Arc<MohPlayer>, MusicInfo) {
+        let path = self.path(tenant_id);
+        if !path.exists() {
+            return Self::builtin(state);
+        }
+        match MohSource::from_wav_file(&path) {
+            Ok(src) => {
+                info!(tenant = tenant_id, file = %path.display(), "music on hold loaded");
+                let seconds = src.frame_count() as f64 * FRAME_S;
+                (
+                    Arc::new(MohPlayer::spawn(Arc::new(src))),
+                    MusicInfo {
+                        custom: true,
+                        seconds,
+                    },
+                )
+            }
+            Err(e) => {
+                warn!(tenant = tenant_id, error = %e, "music on hold file refused; playing the built-in music");
+                Self::builtin(state)
+            }
         }
     }
 
-    fn builtin(&mut self) -> Arc<MohPlayer> {
-        self.builtin
-            .get_or_insert_with(|| Arc::new(MohPlayer::spawn(Arc::new(MohSource::builtin()))))
-            .clone()
-    }
-
-    /// The player for a tenant; a file is read the first time only.
-    pub fn player(&mut self, tenant_domain: &str) -> Arc<MohPlayer> {
-        if let Some(p) = self.tenants.get(tenant_domain) {
+    /// The player for a tenant (inside a tokio runtime); files are read once.
+    pub fn player(&self, tenant_id: &str) -> Arc<MohPlayer> {
+        let mut state = self.state();
+        if let Some((p, _)) = state.tenants.get(tenant_id) {
             return p.clone();
         }
-        let player = match &self.dir {
-            Some(dir) => {
-                let path = dir.join(format!("{tenant_domain}.wav"));
-                if path.exists() {
-                    match MohSource::from_wav_file(&path) {
-                        Ok(src) => {
-                            info!(tenant = tenant_domain, file = %path.display(), "music on hold loaded");
-                            Arc::new(MohPlayer::spawn(Arc::new(src)))
-                        }
-                        Err(e) => {
-                            warn!(tenant = tenant_domain, file = %path.display(), error = %e,
-                                "music on hold file refused; playing the built-in music");
-                            self.builtin()
-                        }
-                    }
-                } else {
-                    self.builtin()
-                }
-            }
-            None => self.builtin(),
+        let loaded = self.load(&mut state, tenant_id);
+        state.tenants.insert(tenant_id.to_string(), loaded.clone());
+        loaded.0
+    }
+}
+
+impl orbit_store::MusicOnHold for MusicLibrary {
+    fn info(&self, tenant_id: &str) -> MusicInfo {
+        let mut state = self.state();
+        if let Some((_, info)) = state.tenants.get(tenant_id) {
+            return info.clone();
+        }
+        let loaded = self.load(&mut state, tenant_id);
+        let info = loaded.1.clone();
+        state.tenants.insert(tenant_id.to_string(), loaded);
+        info
+    }
+
+    fn replace(&self, tenant_id: &str, wav: &[u8]) -> Result<MusicInfo, String> {
+        let source = MohSource::from_wav_reader("upload", std::io::Cursor::new(wav))
+            .map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("cannot store the file: {e}"))?;
+        // Written whole, then renamed: a restart never finds half a file.
+        let path = self.path(tenant_id);
+        let tmp = path.with_extension("wav.part");
+        std::fs::write(&tmp, wav)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot store the file: {e}"))?;
+        let info = MusicInfo {
+            custom: true,
+            seconds: source.frame_count() as f64 * FRAME_S,
         };
-        self.tenants.insert(tenant_domain.to_string(), player.clone());
-        player
+        let player = Arc::new(MohPlayer::spawn(Arc::new(source)));
+        // Calls on hold now keep the old music until their next hold.
+        self.state()
+            .tenants
+            .insert(tenant_id.to_string(), (player, info.clone()));
+        Ok(info)
+    }
+
+    fn reset(&self, tenant_id: &str) -> Result<(), String> {
+        let path = self.path(tenant_id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove the file: {e}")),
+        }
+        self.state().tenants.remove(tenant_id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbit_store::MusicOnHold;
+
+    fn wav(rate: u32, channels: u16, seconds: f64) -> Vec<u8> {
+        let spec = hound_spec(rate, channels);
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        {
+            let mut w = hound::WavWriter::new(&mut cursor, spec).unwrap();
+            let n = (rate as f64 * seconds) as usize * channels as usize;
+            for i in 0..n {
+                w.write_sample(((i as f64 * 0.3).sin() * 8000.0) as i16).unwrap();
+            }
+            w.finalize().unwrap();
+        }
+        cursor.into_inner()
+    }
+
+    fn hound_spec(rate: u32, channels: u16) -> hound::WavSpec {
+        hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        }
+    }
+
+    #[tokio::test]
+    async fn upload_validates_replaces_and_resets() {
+        let dir = std::env::temp_dir().join(format!("orbit-moh-{}", uuid::Uuid::new_v4().simple()));
+        let lib = MusicLibrary::new(dir.clone());
+        assert!(!lib.info("t1").custom);
+        let err = lib.replace("t1", &wav(44_100, 2, 0.1)).unwrap_err();
+        assert!(err.contains("8000 Hz mono 16-bit PCM"), "{err}");
+        assert!(err.contains("44100 Hz, 2 channel(s)"), "{err}");
+        assert!(lib.replace("t1", b"not a wav").is_err());
+        assert!(!dir.join("t1.wav").exists(), "a refused file is not kept");
+        let info = lib.replace("t1", &wav(8000, 1, 1.0)).unwrap();
+        assert!(info.custom);
+        assert!((info.seconds - 1.0).abs() < 0.03, "{}", info.seconds);
+        // Another library over the same directory (a restart) finds it.
+        let again = MusicLibrary::new(dir.clone());
+        assert!(again.info("t1").custom);
+        assert!(!again.info("t2").custom, "tenants do not share music");
+        lib.reset("t1").unwrap();
+        assert!(!lib.info("t1").custom);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

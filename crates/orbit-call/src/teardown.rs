@@ -177,13 +177,13 @@ impl Manager {
                 None => Heard::Music,
             };
         }
-        let domain = call.tenant.domain.clone();
+        let tenant_id = call.tenant.id.clone();
         let current = call.heard;
         if current == wanted {
             return;
         }
         let player = if wanted.contains(&Heard::Music) {
-            Some(self.music.player(&domain))
+            Some(self.music.player(&tenant_id))
         } else {
             None
         };

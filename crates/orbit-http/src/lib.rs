@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use orbit_store::{ActiveCalls, LiveBindings, Store};
+use orbit_store::{ActiveCalls, LiveBindings, MusicOnHold, Store};
 
 pub use auth::admin_token_hash;
 pub use error::ApiError;
@@ -32,6 +32,8 @@ pub struct ApiState {
     /// Calls in progress, from the call layer
     /// ([`orbit_store::NoCalls`] without one).
     pub calls: Arc<dyn ActiveCalls>,
+    /// Music on hold per tenant, from the media side.
+    pub music: Arc<dyn MusicOnHold>,
 }
 
 /// Bounds on the HTTP listener.

@@ -30,7 +30,11 @@ pub const PATHS: &[&str] = &[
     "/api/v1/tenants/{tenant}/ring-groups/{number}",
     "/api/v1/tenants/{tenant}/calls",
     "/api/v1/tenants/{tenant}/call-records",
+    "/api/v1/tenants/{tenant}/music-on-hold",
 ];
+
+/// Largest music-on-hold upload: about 17 minutes of 8 kHz 16-bit mono.
+pub const MAX_MUSIC_BODY: usize = 16 * 1024 * 1024;
 
 /// `ring_time_s` when a new ring group does not give one.
 const DEFAULT_RING_TIME_S: u32 = 20;
@@ -68,6 +72,62 @@ pub fn routes() -> Router<ApiState> {
         )
         .route(PATHS[8], get(list_calls))
         .route(PATHS[9], get(list_call_records))
+        .route(
+            PATHS[10],
+            get(get_music)
+                .put(put_music)
+                .delete(delete_music)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_MUSIC_BODY)),
+        )
+}
+
+fn music_json(info: &orbit_store::MusicInfo) -> Value {
+    json!({
+        "source": if info.custom { "uploaded" } else { "builtin" },
+        "seconds": (info.seconds * 100.0).round() / 100.0,
+    })
+}
+
+async fn get_music(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    Ok(Json(music_json(&s.music.info(&t.id))))
+}
+
+/// The body is the WAV file itself (8 kHz mono 16-bit PCM).
+async fn put_music(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    if body.is_empty() {
+        return Err(ApiError::invalid("body", "send the WAV file as the request body"));
+    }
+    let music = s.music.clone();
+    let id = t.id.clone();
+    // Decoding and encoding a long file is CPU work: off the async threads.
+    let info = tokio::task::spawn_blocking(move || music.replace(&id, &body))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "upload failed"))?
+        .map_err(|why| ApiError::invalid("body", why))?;
+    Ok(Json(music_json(&info)))
+}
+
+async fn delete_music(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    s.music
+        .reset(&t.id)
+        .map_err(|why| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", why))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {

@@ -26,6 +26,31 @@ impl orbit_store::ActiveCalls for FakeCalls {
     }
 }
 
+/// Music on hold that takes anything starting with "RIFF".
+#[derive(Default)]
+struct FakeMusic(std::sync::Mutex<std::collections::HashMap<String, usize>>);
+
+impl orbit_store::MusicOnHold for FakeMusic {
+    fn info(&self, tenant_id: &str) -> orbit_store::MusicInfo {
+        let len = self.0.lock().unwrap().get(tenant_id).copied();
+        orbit_store::MusicInfo {
+            custom: len.is_some(),
+            seconds: len.unwrap_or(0) as f64 / 16000.0,
+        }
+    }
+    fn replace(&self, tenant_id: &str, wav: &[u8]) -> Result<orbit_store::MusicInfo, String> {
+        if !wav.starts_with(b"RIFF") {
+            return Err("music on hold upload must be an 8000 Hz mono 16-bit PCM WAV file".into());
+        }
+        self.0.lock().unwrap().insert(tenant_id.into(), wav.len());
+        Ok(self.info(tenant_id))
+    }
+    fn reset(&self, tenant_id: &str) -> Result<(), String> {
+        self.0.lock().unwrap().remove(tenant_id);
+        Ok(())
+    }
+}
+
 async fn state() -> ApiState {
     state_with_calls(Arc::new(orbit_store::NoCalls)).await
 }
@@ -43,6 +68,7 @@ async fn state_with_calls(calls: Arc<dyn orbit_store::ActiveCalls>) -> ApiState 
         metrics: Arc::new(|| "# metrics\n".to_string()),
         bindings: Arc::new(NoBindings),
         calls,
+        music: Arc::new(FakeMusic::default()),
     }
 }
 
@@ -967,4 +993,49 @@ async fn call_record_query_values_are_checked() {
         let (st, e) = call(&s, "GET", &format!("{base}{ok}"), ADMIN, None).await;
         assert_eq!(st, StatusCode::OK, "{ok}: {e}");
     }
+}
+
+async fn put_raw(s: &ApiState, path: &str, token: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method("PUT")
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "audio/wav")
+        .body(Body::from(body))
+        .unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn music_on_hold_upload_is_checked_and_confined() {
+    let s = state().await;
+    setup_ring_tenant(&s, "m1.test", &[]).await;
+    setup_ring_tenant(&s, "m2.test", &[]).await;
+    let path = "/api/v1/tenants/m1.test/music-on-hold";
+    let (st, m) = call(&s, "GET", path, ADMIN, None).await;
+    assert_eq!((st, m["source"].clone()), (StatusCode::OK, json!("builtin")));
+    let (st, e) = put_raw(&s, path, "admin-secret", b"MP3 data".to_vec()).await;
+    assert_eq!(error_field(st, &e), (StatusCode::UNPROCESSABLE_ENTITY, json!("body")));
+    assert!(e["error"]["message"].as_str().unwrap().contains("8000 Hz mono 16-bit PCM"));
+    // Bigger than the API's usual body bound: music files are allowed more.
+    let mut wav = b"RIFF".to_vec();
+    wav.resize(200_000, 0);
+    let (st, m) = put_raw(&s, path, "admin-secret", wav).await;
+    assert_eq!((st, m["source"].clone()), (StatusCode::OK, json!("uploaded")));
+    let mut huge = b"RIFF".to_vec();
+    huge.resize(crate::routes::MAX_MUSIC_BODY + 1, 0);
+    let (st, _) = put_raw(&s, path, "admin-secret", huge).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    let other = tenant_token(&s, "m2.test").await;
+    let (st, _) = put_raw(&s, path, &other, b"RIFF".to_vec()).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, m) = call(&s, "GET", "/api/v1/tenants/m2.test/music-on-hold", Some(&other), None).await;
+    assert_eq!((st, m["source"].clone()), (StatusCode::OK, json!("builtin")));
+    let (st, _) = call(&s, "DELETE", path, ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, m) = call(&s, "GET", path, ADMIN, None).await;
+    assert_eq!(m["source"], json!("builtin"));
 }

@@ -32,6 +32,24 @@ pub trait LiveBindings: Send + Sync {
     fn tenant_bindings(&self, tenant_id: &str) -> Vec<Binding>;
 }
 
+/// A tenant's music on hold, as the media side holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MusicInfo {
+    /// An uploaded file (false: the built-in music).
+    pub custom: bool,
+    pub seconds: f64,
+}
+
+/// Music on hold per tenant, kept by whoever plays it.
+pub trait MusicOnHold: Send + Sync {
+    fn info(&self, tenant_id: &str) -> MusicInfo;
+    /// Replace the tenant's music with a WAV file; `Err` says, for the
+    /// admin, why the file is refused (format expected and found).
+    fn replace(&self, tenant_id: &str, wav: &[u8]) -> Result<MusicInfo, String>;
+    /// Back to the built-in music.
+    fn reset(&self, tenant_id: &str) -> Result<(), String>;
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -93,8 +93,8 @@ pub struct HttpConfig {
 pub struct MediaConfig {
     pub rtp_ports: String,
     pub media_ip: Option<IpAddr>,
-    /// Directory of music-on-hold files, `<tenant domain>.wav` each
-    /// (8 kHz mono 16-bit PCM); the built-in music plays otherwise.
+    /// Where uploaded music-on-hold files are kept (default: `moh` in the
+    /// data directory).
     pub moh_dir: Option<PathBuf>,
 }
 

@@ -160,6 +160,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         rtp_high,
         config.calls.max_calls.saturating_mul(2),
     )?;
+    let music = orbit_call::MusicLibrary::new(
+        config
+            .media
+            .moh_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("moh")),
+    );
     let c = &config.calls;
     let recorder = orbit_call::Manager::spawn(
         calls_inbox,
@@ -176,7 +183,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             ring_timeout: Duration::from_secs(c.ring_timeout_s),
             max_calls: c.max_calls,
             rtp_timeout: Duration::from_secs(c.rtp_timeout_s),
-            moh_dir: config.media.moh_dir.clone(),
             min_session_expires: c.min_session_expires_s,
         },
         orbit_call::Deps {
@@ -185,6 +191,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             registrar: registrar.clone(),
             auth: auth.clone(),
             ports,
+            music: music.clone(),
         },
     );
 
@@ -197,6 +204,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics: Arc::new(move || prometheus.render()),
         bindings: registrar.clone(),
         calls: Arc::new(calls.clone()),
+        music,
     });
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
