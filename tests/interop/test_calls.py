@@ -228,3 +228,122 @@ def test_uploaded_music_on_hold_is_what_the_held_party_hears(phones_factory, pbx
     print("B while held:", describe(wb, TONES + (700,)))
     assert_tone(wb, 700)
     pb.hangup("102", call=inc["call"])
+
+
+def test_sequential_ring_group_rings_members_in_turn(phones_factory, pbx, tmp_path):
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/ring-groups",
+                     {"number": "600", "name": "Sales", "members": ["102", "103"],
+                      "strategy": "sequential", "ring_time_s": 5})
+    assert r.status == 201, r
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102", auto_answer=180), name="pb")
+    pc = start_phones(phones_factory, pbx, phone_spec("103"), name="pc")
+    call = pa.call("101", uri("600"))
+    b_inc = pb.wait_incoming("102")
+    # 103 is not rung while 102 has its turn.
+    pc.expect_no_event("incoming_call", phone="103", timeout=1.0)
+    pb.wait_state("102", "DISCONNECTED", call=b_inc["call"], timeout=8)
+    c_inc = pc.wait_incoming("103", timeout=5)
+    pc.answer("103", 200, call=c_inc["call"])
+    pa.wait_state("101", "CONFIRMED", call=call)
+    pc.wait_media("103", "ACTIVE", call=c_inc["call"])
+    time.sleep(0.3)
+    wa = record(pa, "101", tmp_path / "a.wav", call=call)
+    assert_tone(wa, C)
+    pa.hangup("101", call=call)
+    pc.wait_state("103", "DISCONNECTED", call=c_inc["call"])
+
+
+def test_ring_all_group_first_answer_wins_and_others_stop(phones_factory, pbx):
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/ring-groups",
+                     {"number": "601", "name": "Support", "members": ["102", "103"],
+                      "strategy": "ring_all", "ring_time_s": 10})
+    assert r.status == 201, r
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    pc = start_phones(phones_factory, pbx, phone_spec("103"), name="pc")
+    call = pa.call("101", uri("601"))
+    b_inc = pb.wait_incoming("102")
+    c_inc = pc.wait_incoming("103")
+    pc.answer("103", 200, call=c_inc["call"])
+    pa.wait_state("101", "CONFIRMED", call=call)
+    ev = pb.wait_state("102", "DISCONNECTED", call=b_inc["call"])
+    assert ev["code"] == 487, ev
+    calls = pbx.api.get(f"/api/v1/tenants/{DOMAIN}/calls").json["calls"]
+    assert len(calls) == 1 and calls[0]["answered_by"] == "103", calls
+    assert calls[0]["callee"] == "601" and calls[0]["state"] == "answered", calls
+    pa.hangup("101", call=call)
+    pc.wait_state("103", "DISCONNECTED", call=c_inc["call"])
+
+
+def test_dtmf_events_reach_the_other_party(phones_factory, pbx):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    call, inc = connect(pa, "101", pb, "102")
+    pa.dtmf("101", "12#", call=call)
+    got = [pb.wait_event("dtmf", phone="102")["digit"] for _ in range(3)]
+    assert got == ["1", "2", "#"], got
+    pa.hangup("101", call=call)
+
+
+def test_calls_do_not_cross_tenants(phones_factory, pbx):
+    r = pbx.api.post("/api/v1/tenants", {"name": "Other", "domain": "other.test"})
+    assert r.status == 201, r
+    pbx.create_extension("201", "pw201secret", tenant="other.test")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    po = phones_factory({"name": "201", "user": "201", "password": "pw201secret",
+                         "domain": "other.test", "tone": 300},
+                        proxy=f"sip:127.0.0.1:{pbx.sip_port};lr", name="po")
+    assert po.wait_event("registered", phone="201")["code"] == 200
+    # 201 of other.test dials into acme.test: its credentials mean nothing there.
+    call = po.call("201", uri("102"))
+    ev = po.wait_state("201", "DISCONNECTED", call=call)
+    assert ev["code"] in (403, 407), ev
+    pb.expect_no_event("incoming_call", phone="102", timeout=1.0)
+
+
+def test_call_limit_refuses_with_503(phones_factory, orbit_factory):
+    srv = orbit_factory(config={"bootstrap_domain": DOMAIN, "calls": {"max_calls": 1}})
+    for ext in USERS:
+        srv.create_extension(ext, f"pw{ext}secret")
+    pa = start_phones(phones_factory, srv, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, srv, phone_spec("102"), name="pb")
+    pc = start_phones(phones_factory, srv, phone_spec("103"), name="pc")
+    call, inc = connect(pa, "101", pb, "102")
+    refused = pc.call("103", uri("101"))
+    ev = pc.wait_state("103", "DISCONNECTED", call=refused)
+    assert ev["code"] == 503, ev
+    pa.hangup("101", call=call)
+    pb.wait_state("102", "DISCONNECTED", call=inc["call"])
+    again, inc2 = connect(pc, "103", pb, "102")
+    pc.hangup("103", call=again)
+
+
+def test_sigterm_lets_calls_finish_then_hangs_up(phones_factory, orbit_factory, tmp_path):
+    import signal
+    srv = orbit_factory(config={"bootstrap_domain": DOMAIN, "calls": {"shutdown_grace_s": 4}})
+    for ext in USERS:
+        srv.create_extension(ext, f"pw{ext}secret")
+    pa = start_phones(phones_factory, srv, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, srv, phone_spec("102"), name="pb")
+    pc = start_phones(phones_factory, srv, phone_spec("103"), name="pc")
+    call, inc = connect(pa, "101", pb, "102")
+    srv.expected_exit = True
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    # No new calls during the grace period ...
+    refused = pc.call("103", uri("101"))
+    assert pc.wait_state("103", "DISCONNECTED", call=refused)["code"] == 503
+    # ... while the call in progress still carries audio.
+    wb = record(pb, "102", tmp_path / "b.wav", seconds=1.0, call=inc["call"])
+    assert_tone(wb, A)
+    pa.wait_state("101", "DISCONNECTED", call=call, timeout=10)
+    waited = time.monotonic() - t0
+    assert 3.5 <= waited <= 8, waited
+    assert srv.proc.wait(timeout=10) == 0
+    srv.start()
+    srv.wait_ready()
+    recs = srv.api.get(f"/api/v1/tenants/{DOMAIN}/call-records").json["call_records"]
+    reasons = sorted(r["end_reason"] for r in recs)
+    assert "shutdown" in reasons, recs
