@@ -347,3 +347,90 @@ def test_sigterm_lets_calls_finish_then_hangs_up(phones_factory, orbit_factory, 
     recs = srv.api.get(f"/api/v1/tenants/{DOMAIN}/call-records").json["call_records"]
     reasons = sorted(r["end_reason"] for r in recs)
     assert "shutdown" in reasons, recs
+
+
+SDP_TEMPLATE = ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                "m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+                "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
+
+
+def _answer(client, inv, to_tag, body=b""):
+    """A 200 to a request received by a raw client, echoing its dialog headers."""
+    lines = ["SIP/2.0 200 OK"]
+    lines += [f"Via: {v}" for v in inv.get_all("via")]
+    to = inv.get("to")
+    if "tag=" not in to:
+        to += f";tag={to_tag}"
+    lines += [f"From: {inv.get('from')}", f"To: {to}", f"Call-ID: {inv.get('call-id')}",
+              f"CSeq: {inv.get('cseq')}", f"Contact: <{client.contact_uri('102')}>"]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body)}")
+    client.send_raw(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+
+def _method(msg):
+    return None if msg is None else msg.start_line.split(" ", 1)[0]
+
+
+def _tag(value):
+    import re
+    m = re.search(r";\s*tag=([^;>\s]+)", value)
+    return m.group(1) if m else None
+
+
+def test_invite_with_replaces_takes_over_a_connected_leg(phones_factory, pbx, tmp_path):
+    import socket
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pc = start_phones(phones_factory, pbx, phone_spec("103"), name="pc")
+    # 102 is a hand-driven UA, so the test knows both tags of its dialog.
+    with harness.SipClient(pbx.sip_addr) as b:
+        _, final = b.register("102", DOMAIN, "pw102secret")
+        assert final is not None and final.status == 200, final
+        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtp.bind(("127.0.0.1", 0))
+        call = pa.call("101", uri("102"))
+        inv = b.recv_msg(timeout=5)
+        assert _method(inv) == "INVITE", inv
+        _answer(b, inv, "btag", SDP_TEMPLATE.format(port=rtp.getsockname()[1]).encode())
+        pa.wait_state("101", "CONFIRMED", call=call)
+        ack = b.recv_msg(timeout=5)
+        assert _method(ack) == "ACK", ack
+        orbit_tag = _tag(inv.get("from"))
+        # A bad pair of tags names nothing.
+        wrong = pc.call("103", uri("102"), headers={
+            "Replaces": f"{inv.get('call-id')};to-tag=nope;from-tag={orbit_tag}"})
+        assert pc.wait_state("103", "DISCONNECTED", call=wrong)["code"] == 481
+        took = pc.call("103", uri("102"), headers={
+            "Replaces": f"{inv.get('call-id')};to-tag=btag;from-tag={orbit_tag}"})
+        pc.wait_state("103", "CONFIRMED", call=took)
+        bye = b.recv_msg(timeout=5)
+        assert _method(bye) == "BYE", bye
+        _answer(b, bye, "btag")
+        rtp.close()
+    pc.wait_media("103", "ACTIVE", call=took)
+    time.sleep(0.3)
+    wa = record(pa, "101", tmp_path / "a.wav", call=call)
+    wc = record(pc, "103", tmp_path / "c.wav", call=took)
+    print("A hears:", describe(wa, TONES), "C hears:", describe(wc, TONES))
+    assert_tone(wa, C)
+    assert_tone(wc, A)
+    pa.hangup("101", call=call)
+    pc.wait_state("103", "DISCONNECTED", call=took)
+
+
+def test_failed_blind_transfer_leaves_the_call_intact(phones_factory, pbx, tmp_path):
+    pa = start_phones(phones_factory, pbx, phone_spec("101"), name="pa")
+    pb = start_phones(phones_factory, pbx, phone_spec("102"), name="pb")
+    pc = start_phones(phones_factory, pbx, phone_spec("103", auto_answer=486), name="pc")
+    call, inc = connect(pa, "101", pb, "102")
+    pb.xfer("102", uri("103"), call=inc["call"])
+    st = pb.wait_event("transfer_status", phone="102", pred=lambda e: e.get("final"))
+    assert st["code"] == 486, st
+    time.sleep(0.5)
+    wa = record(pa, "101", tmp_path / "a.wav", call=call)
+    wb = record(pb, "102", tmp_path / "b.wav", call=inc["call"])
+    assert_tone(wa, B)
+    assert_tone(wb, A)
+    pa.hangup("101", call=call)
+    pb.wait_state("102", "DISCONNECTED", call=inc["call"])

@@ -96,12 +96,20 @@ pub fn parse_refer_to(value: &str) -> Option<(String, Option<Replaces>)> {
 }
 
 impl Manager {
+    /// The leg whose dialog the Replaces names: both tags must match, one
+    /// as Orbit's tag and the other as the phone's (senders differ in which
+    /// side they call `to-tag`), so a guessed Call-ID alone finds nothing.
     fn find_replaced(&self, r: &Replaces) -> Option<LegKey> {
-        [&r.to_tag, &r.from_tag].iter().find_map(|tag| {
-            self.by_dialog
-                .get(&(r.call_id.clone(), tag.to_string()))
-                .copied()
-        })
+        [(&r.to_tag, &r.from_tag), (&r.from_tag, &r.to_tag)]
+            .iter()
+            .find_map(|(ours, theirs)| {
+                let key = self
+                    .by_dialog
+                    .get(&(r.call_id.clone(), ours.to_string()))
+                    .copied()?;
+                let leg = self.legs.get(&key)?;
+                (leg.dialog.remote_tag.as_deref() == Some(theirs.as_str())).then_some(key)
+            })
     }
 
     /// NOTIFY the transferor of a REFER's progress (RFC 3515 §2.4.5).
