@@ -67,7 +67,11 @@ fn without_tag(value: &str) -> String {
                 Some(d) if !d.is_empty() => format!("\"{}\" <{}>", d.trim_matches('"'), na.uri.raw),
                 _ => format!("<{}>", na.uri.raw),
             };
-            for (n, v) in na.params.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("tag")) {
+            for (n, v) in na
+                .params
+                .iter()
+                .filter(|(n, _)| !n.eq_ignore_ascii_case("tag"))
+            {
                 match v {
                     Some(v) => out.push_str(&format!(";{n}={v}")),
                     None => out.push_str(&format!(";{n}")),
@@ -220,7 +224,10 @@ mod tests {
         let p = Peer::parse("udp:127.0.0.1:5062").unwrap();
         assert_eq!(p.transport, Transport::Udp);
         assert_eq!(p.addr.port(), 5062);
-        assert_eq!(Peer::parse("tcp:[::1]:5070").unwrap().transport, Transport::Tcp);
+        assert_eq!(
+            Peer::parse("tcp:[::1]:5070").unwrap().transport,
+            Transport::Tcp
+        );
         assert!(Peer::parse("sctp:1.2.3.4:5").is_none());
     }
 
@@ -253,7 +260,11 @@ mod tests {
         else {
             panic!("not a request")
         };
-        let mut d = Dialog::for_incoming(&req, "t1".into(), Peer::parse("udp:127.0.0.1:5070").unwrap());
+        let mut d = Dialog::for_incoming(
+            &req,
+            "t1".into(),
+            Peer::parse("udp:127.0.0.1:5070").unwrap(),
+        );
         assert_eq!(d.remote_tag.as_deref(), Some("a1"));
         assert_eq!(d.remote_uri, "\"Alice\" <sip:101@acme.test>");
         assert_eq!(d.from_header(), "<sip:102@acme.test>;tag=t1");

@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use orbit_media::{negotiate, Direction, LegConfig, LocalMedia};
-use orbit_sip::transaction::T1;
 use orbit_sip::{Method, Response, ServerTx};
 
-use crate::call::{LegKey, LegState, Unacked};
+use crate::answering::with_session_timer;
+use crate::call::{LegKey, LegState};
 use crate::dialog::contact_uri;
-use crate::manager::{Manager, Timer};
+use crate::manager::Manager;
 use crate::setup::{not_acceptable, sdp_of, session_expires, ALLOW, CODECS};
 
 impl Manager {
@@ -21,8 +21,11 @@ impl Manager {
             return;
         };
         if !leg.dialog.accept_remote_cseq(req.cseq) {
-            tx.respond(&Response::new(500, "Server Internal Error (CSeq out of order)"))
-                .await;
+            tx.respond(&Response::new(
+                500,
+                "Server Internal Error (CSeq out of order)",
+            ))
+            .await;
             return;
         }
         let live = leg.state != LegState::Ended && self.calls.contains_key(&leg.call);
@@ -94,7 +97,9 @@ impl Manager {
     }
 
     async fn on_reinvite(&mut self, key: LegKey, tx: ServerTx) {
-        let Some(leg) = self.legs.get(&key) else { return };
+        let Some(leg) = self.legs.get(&key) else {
+            return;
+        };
         // RFC 3261 §14: our own re-INVITE is pending on this dialog (glare).
         if leg.out_invite.is_some() {
             tx.respond(&Response::new(491, "Request Pending")).await;
@@ -109,7 +114,9 @@ impl Manager {
         };
         let local = self.cfg.local.clone();
         let se = session_expires(tx.request());
-        let Some(leg) = self.legs.get_mut(&key) else { return };
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
         if let Some(target) = contact_uri(&tx.request().message) {
             leg.dialog.remote_target = target;
         }
@@ -121,23 +128,10 @@ impl Manager {
             .header("Contact", local.contact(leg.dialog.peer.transport))
             .header("Allow", ALLOW)
             .header("Supported", "replaces, timer");
-        if let Some(se) = leg.session_expires {
-            resp = resp
-                .header("Session-Expires", format!("{se};refresher=uac"))
-                .header("Require", "timer");
-        }
         resp.body = Some(("application/sdp".into(), answer.into()));
-        let bytes = tx.respond(&resp).await;
-        let now = Instant::now();
-        leg.unacked = Some(Unacked {
-            tx,
-            bytes,
-            next: now + T1,
-            interval: T1,
-            give_up: now + 64 * T1,
-        });
+        let resp = with_session_timer(resp, leg.session_expires);
         let ck = leg.call;
-        self.arm(now + T1, Timer::Resend2xx(key));
+        self.send_invite_2xx(key, tx, &resp).await;
         self.apply_modes(ck);
         self.publish(ck);
     }
@@ -156,17 +150,15 @@ impl Manager {
             }
         }
         let local = self.cfg.local.clone();
-        let Some(leg) = self.legs.get_mut(&key) else { return };
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
         leg.refreshed_at = Instant::now();
         if se.is_some() {
             leg.session_expires = se;
         }
         resp = resp.header("Contact", local.contact(leg.dialog.peer.transport));
-        if let Some(se) = leg.session_expires {
-            resp = resp
-                .header("Session-Expires", format!("{se};refresher=uac"))
-                .header("Require", "timer");
-        }
+        let resp = with_session_timer(resp, leg.session_expires);
         let ck = leg.call;
         tx.respond(&resp).await;
         self.apply_modes(ck);

@@ -2,10 +2,13 @@
 //! user agent with one dialog per leg and media anchored by Orbit.
 //!
 //! - [`manager`]: the task that owns all calls and legs, fed SIP events;
-//! - [`setup`]: the caller's INVITE, ringing phones in parallel or in turn,
-//!   answer, CANCEL, ring timeouts;
+//! - [`setup`]: the caller's INVITE (authentication, limits, media) and CANCEL;
+//! - `hunt`: which phones ring, in parallel or in turn, and ring timeouts;
+//! - `forks`: answers from the rung phones, the first 2xx winning;
+//! - `answering`: 2xx resent until the ACK, lost ACKs sent again;
 //! - [`indialog`]: BYE, hold and resume, session refresh;
-//! - [`transfer`]: blind and attended transfer, INVITE with Replaces;
+//! - [`transfer`]: blind and attended transfer;
+//! - [`replaces`]: Replaces parsing and the INVITE with Replaces;
 //! - [`teardown`]: ending calls, what each side hears, RTP timeouts;
 //! - [`dialog`], [`sipmsg`]: dialog state and request text, without I/O;
 //! - [`records`]: call records written to the store.
@@ -14,18 +17,22 @@
 //! (who is where), the store (tenants, numbers, records) and the media
 //! relay.
 
+mod answering;
 pub mod call;
 pub mod dialog;
+mod forks;
+mod hunt;
 mod indialog;
 pub mod manager;
 pub mod music;
 pub mod records;
+pub mod replaces;
 pub mod setup;
 pub mod sipmsg;
 mod teardown;
 pub mod transfer;
 
-pub use music::MusicLibrary;
 pub use manager::{calls_channel, CallConfig, Calls, CallsInbox, Deps, Manager};
+pub use music::MusicLibrary;
 pub use setup::ALLOW;
 pub use sipmsg::LocalAddr;

@@ -14,7 +14,9 @@ use bytes::Bytes;
 use orbit_media::PortPool;
 use orbit_registrar::{Authenticator, Registrar};
 use orbit_sip::frame::Message;
-use orbit_sip::{ClientEvent, Endpoint, Method, Outgoing, Reply, Request, Response, ServerTx, Source};
+use orbit_sip::{
+    ClientEvent, Endpoint, Method, Outgoing, Reply, Request, Response, ServerTx, Source,
+};
 use orbit_store::{ActiveCall, Store};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
@@ -153,11 +155,7 @@ impl Calls {
 
 impl orbit_store::ActiveCalls for Calls {
     fn active_calls(&self, tenant_id: &str) -> Vec<ActiveCall> {
-        let map = self
-            .shared
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let map = self.shared.active.lock().unwrap_or_else(|e| e.into_inner());
         let mut calls: Vec<ActiveCall> = map
             .values()
             .filter(|c| c.tenant_id == tenant_id)

@@ -155,7 +155,8 @@ mod tests {
             let mut w = hound::WavWriter::new(&mut cursor, spec).unwrap();
             let n = (rate as f64 * seconds) as usize * channels as usize;
             for i in 0..n {
-                w.write_sample(((i as f64 * 0.3).sin() * 8000.0) as i16).unwrap();
+                w.write_sample(((i as f64 * 0.3).sin() * 8000.0) as i16)
+                    .unwrap();
             }
             w.finalize().unwrap();
         }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 enum Job {
-    Record(CallRecord),
+    Record(Box<CallRecord>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -31,7 +31,7 @@ impl Recorder {
     pub fn record(&self, record: CallRecord) {
         metrics::counter!("orbit_call_records_total", "reason" => record.end_reason.clone())
             .increment(1);
-        if self.tx.send(Job::Record(record)).is_err() {
+        if self.tx.send(Job::Record(Box::new(record))).is_err() {
             warn!("call record writer has stopped; record lost");
         }
     }
@@ -52,7 +52,7 @@ async fn write(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
         let mut next = Some(job);
         while let Some(job) = next.take() {
             match job {
-                Job::Record(r) => batch.push(r),
+                Job::Record(r) => batch.push(*r),
                 Job::Flush(w) => waiters.push(w),
             }
             if batch.len() < BATCH {

@@ -179,7 +179,10 @@ mod tests {
             Some("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc;rport")
         );
         assert_eq!(msg.header("cseq"), Some("2 BYE"));
-        assert_eq!(local.contact(Transport::Tls), "<sips:orbit@192.0.2.1:5061;transport=tls>");
+        assert_eq!(
+            local.contact(Transport::Tls),
+            "<sips:orbit@192.0.2.1:5061;transport=tls>"
+        );
     }
 
     #[test]

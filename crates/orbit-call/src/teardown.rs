@@ -28,7 +28,8 @@ impl Manager {
                 self.by_branch
                     .remove(&(tx.request().call_id.clone(), branch.clone()));
             }
-            tx.respond(&Response::new(status, reason_phrase(status))).await;
+            tx.respond(&Response::new(status, reason_phrase(status)))
+                .await;
             // The caller's leg ends with its INVITE; the ACK is absorbed
             // by the transaction layer.
             if let Some(a) = call.leg_on(LegId::A) {
@@ -54,7 +55,8 @@ impl Manager {
         legs.extend(transferor);
         for l in legs {
             if let Some(status) = transferor.filter(|t| *t == l).map(|_| 487) {
-                self.notify_refer(l, status, reason_phrase(status), true).await;
+                self.notify_refer(l, status, reason_phrase(status), true)
+                    .await;
             }
             self.hang_up_leg(l).await;
         }
@@ -82,7 +84,9 @@ impl Manager {
             return;
         };
         match leg.state {
-            LegState::Confirmed | LegState::Cancelling if leg.dialog.remote_tag.is_some() || leg.incoming => {
+            LegState::Confirmed | LegState::Cancelling
+                if leg.dialog.remote_tag.is_some() || leg.incoming =>
+            {
                 leg.state = LegState::Ended;
                 leg.unacked = None;
                 let (text, branch, _) = leg.dialog.request(Method::Bye, &local);
@@ -217,22 +221,28 @@ impl Manager {
                     .answered_at_ms
                     .map(|t| (now_ms() - t).max(0) as u64)
                     .unwrap_or(0);
-                let idle = [LegId::A, LegId::B].iter().all(|s| {
-                    match call.media.stats(*s).idle_for(now) {
-                        Some(d) => d >= self.cfg.rtp_timeout,
-                        None => answered_for >= self.cfg.rtp_timeout.as_millis() as u64,
-                    }
-                });
+                let idle =
+                    [LegId::A, LegId::B]
+                        .iter()
+                        .all(|s| match call.media.stats(*s).idle_for(now) {
+                            Some(d) => d >= self.cfg.rtp_timeout,
+                            None => answered_for >= self.cfg.rtp_timeout.as_millis() as u64,
+                        });
                 if idle {
                     dead.push((*ck, "rtp_timeout"));
                     continue;
                 }
             }
-            let expired = call.sides.iter().flatten().filter_map(|l| self.legs.get(l)).any(|l| {
-                l.session_expires.is_some_and(|se| {
-                    now.saturating_duration_since(l.refreshed_at).as_secs() > se as u64 + 32
-                })
-            });
+            let expired = call
+                .sides
+                .iter()
+                .flatten()
+                .filter_map(|l| self.legs.get(l))
+                .any(|l| {
+                    l.session_expires.is_some_and(|se| {
+                        now.saturating_duration_since(l.refreshed_at).as_secs() > se as u64 + 32
+                    })
+                });
             if expired {
                 dead.push((*ck, "session_expired"));
             }

@@ -1,5 +1,5 @@
 //! Transfers: blind (REFER, RFC 3515) and attended (REFER with Replaces,
-//! RFC 3891), and an INVITE with Replaces that takes over a leg.
+//! RFC 3891).
 //!
 //! A blind transfer rings the target on the transferor's media side while
 //! the transferee hears music; the first answer takes the side and the
@@ -10,110 +10,26 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use orbit_media::{negotiate, Direction, LegConfig, LegId, LocalMedia, Negotiated, SessionDescription};
-use orbit_sip::response::stable_tag;
-use orbit_sip::transaction::T1;
-use orbit_sip::uri::parse_name_addr;
+use orbit_media::{negotiate, Direction, LegConfig, LegId, LocalMedia, Negotiated};
 use orbit_sip::{Method, Response, ServerTx};
 use orbit_store::Tenant;
 use tracing::info;
 
-use crate::call::{other, CallKey, CallState, Hunt, LegKey, LegState, OutInvite, Party, Transfer, Unacked};
-use crate::dialog::Dialog;
-use crate::manager::{peer_of, Manager, Timer};
+use crate::call::{other, CallKey, CallState, Hunt, LegKey, LegState, OutInvite, Transfer};
+use crate::manager::{Manager, Timer};
+use crate::replaces::{parse_refer_to, Replaces};
 use crate::setup::{sdp_of, ALLOW, CODECS};
-use crate::sipmsg::{name_addr, reason_phrase, sipfrag};
-
-/// The dialog a Replaces header names (RFC 3891 §6.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replaces {
-    pub call_id: String,
-    pub to_tag: String,
-    pub from_tag: String,
-    pub early_only: bool,
-}
-
-impl Replaces {
-    pub fn parse(value: &str) -> Option<Replaces> {
-        let mut parts = value.split(';');
-        let call_id = parts.next()?.trim().to_string();
-        let (mut to_tag, mut from_tag, mut early_only) = (None, None, false);
-        for p in parts {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            match n.trim().to_ascii_lowercase().as_str() {
-                "to-tag" => to_tag = Some(v.trim().to_string()),
-                "from-tag" => from_tag = Some(v.trim().to_string()),
-                "early-only" => early_only = true,
-                _ => {}
-            }
-        }
-        if call_id.is_empty() {
-            return None;
-        }
-        Some(Replaces {
-            call_id,
-            to_tag: to_tag?,
-            from_tag: from_tag?,
-            early_only,
-        })
-    }
-}
-
-/// `%XX` decoding for URI header values.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The target user and an embedded Replaces of a Refer-To value.
-pub fn parse_refer_to(value: &str) -> Option<(String, Option<Replaces>)> {
-    let na = parse_name_addr(value).ok()?;
-    let raw = &na.uri.raw;
-    let user = na.uri.user.clone()?;
-    let replaces = raw.split_once('?').and_then(|(_, headers)| {
-        headers.split('&').find_map(|h| {
-            let (n, v) = h.split_once('=')?;
-            n.eq_ignore_ascii_case("replaces")
-                .then(|| Replaces::parse(&percent_decode(v)))
-                .flatten()
-        })
-    });
-    Some((user, replaces))
-}
+use crate::sipmsg::{reason_phrase, sipfrag};
 
 impl Manager {
-    /// The leg whose dialog the Replaces names: both tags must match, one
-    /// as Orbit's tag and the other as the phone's (senders differ in which
-    /// side they call `to-tag`), so a guessed Call-ID alone finds nothing.
-    fn find_replaced(&self, r: &Replaces) -> Option<LegKey> {
-        [(&r.to_tag, &r.from_tag), (&r.from_tag, &r.to_tag)]
-            .iter()
-            .find_map(|(ours, theirs)| {
-                let key = self
-                    .by_dialog
-                    .get(&(r.call_id.clone(), ours.to_string()))
-                    .copied()?;
-                let leg = self.legs.get(&key)?;
-                (leg.dialog.remote_tag.as_deref() == Some(theirs.as_str())).then_some(key)
-            })
-    }
-
     /// NOTIFY the transferor of a REFER's progress (RFC 3515 §2.4.5).
-    pub(crate) async fn notify_refer(&mut self, key: LegKey, status: u16, reason: &str, last: bool) {
+    pub(crate) async fn notify_refer(
+        &mut self,
+        key: LegKey,
+        status: u16,
+        reason: &str,
+        last: bool,
+    ) {
         let local = self.cfg.local.clone();
         let Some(leg) = self.legs.get_mut(&key) else {
             return;
@@ -138,7 +54,8 @@ impl Manager {
             leg.refer_id = None;
         }
         let peer = leg.dialog.peer;
-        self.send_request(key, Method::Notify, branch, bytes, peer).await;
+        self.send_request(key, Method::Notify, branch, bytes, peer)
+            .await;
     }
 
     pub(crate) async fn on_refer(&mut self, key: LegKey, tx: ServerTx) {
@@ -149,21 +66,31 @@ impl Manager {
             _ => None,
         };
         let Some((target, replaces)) = parsed else {
-            tx.respond(&Response::new(400, "Bad Request (one valid Refer-To is required)"))
-                .await;
+            tx.respond(&Response::new(
+                400,
+                "Bad Request (one valid Refer-To is required)",
+            ))
+            .await;
             return;
         };
-        let Some(leg) = self.legs.get(&key) else { return };
+        let Some(leg) = self.legs.get(&key) else {
+            return;
+        };
         let (ck, side) = (leg.call, leg.side);
-        let Some(call) = self.calls.get(&ck) else { return };
+        let Some(call) = self.calls.get(&ck) else {
+            return;
+        };
         if call.state != CallState::Answered || call.leg_on(side) != Some(key) {
             tx.respond(&Response::new(403, "Forbidden (the call is not connected)"))
                 .await;
             return;
         }
         if call.transfer.is_some() {
-            tx.respond(&Response::new(491, "Request Pending (a transfer is in progress)"))
-                .await;
+            tx.respond(&Response::new(
+                491,
+                "Request Pending (a transfer is in progress)",
+            ))
+            .await;
             return;
         }
         if call.leg_on(other(side)).is_none() {
@@ -192,7 +119,9 @@ impl Manager {
         let Some(side) = self.legs.get(&transferor).map(|l| l.side) else {
             return;
         };
-        let Some(call) = self.calls.get_mut(&ck) else { return };
+        let Some(call) = self.calls.get_mut(&ck) else {
+            return;
+        };
         info!(call = ck, target, "blind transfer");
         call.transfer = Some(Transfer {
             transferor,
@@ -208,7 +137,9 @@ impl Manager {
 
     pub(crate) async fn transfer_next_step(&mut self, ck: CallKey) {
         loop {
-            let Some(call) = self.calls.get_mut(&ck) else { return };
+            let Some(call) = self.calls.get_mut(&ck) else {
+                return;
+            };
             let Some(t) = &mut call.transfer else { return };
             match t.hunt.steps.pop_front() {
                 Some(step) => {
@@ -228,7 +159,9 @@ impl Manager {
     }
 
     pub(crate) async fn on_transfer_ring_timeout(&mut self, ck: CallKey, seq: u64) {
-        let Some(call) = self.calls.get_mut(&ck) else { return };
+        let Some(call) = self.calls.get_mut(&ck) else {
+            return;
+        };
         let Some(t) = &mut call.transfer else { return };
         if t.hunt.step_seq != seq {
             return;
@@ -243,8 +176,12 @@ impl Manager {
     /// The transfer did not happen: tell the transferor, and give the call
     /// back to it (or end it, if the transferor already hung up).
     async fn transfer_failed(&mut self, ck: CallKey, status: u16) {
-        let Some(call) = self.calls.get_mut(&ck) else { return };
-        let Some(t) = call.transfer.take() else { return };
+        let Some(call) = self.calls.get_mut(&ck) else {
+            return;
+        };
+        let Some(t) = call.transfer.take() else {
+            return;
+        };
         for f in t.hunt.forks {
             self.cancel_leg(f).await;
         }
@@ -264,12 +201,26 @@ impl Manager {
 
     /// The blind transfer's target answered on `key`.
     pub(crate) async fn transfer_answered(&mut self, ck: CallKey, key: LegKey, neg: Negotiated) {
-        let Some(call) = self.calls.get_mut(&ck) else { return };
-        let Some(t) = call.transfer.take() else { return };
+        let Some(call) = self.calls.get_mut(&ck) else {
+            return;
+        };
+        let Some(t) = call.transfer.take() else {
+            return;
+        };
         let others: Vec<LegKey> = t.hunt.forks.iter().copied().filter(|f| *f != key).collect();
-        let from = self.legs.get(&t.transferor).map(|l| l.party.number.clone()).unwrap_or_default();
-        let to = self.legs.get(&key).map(|l| l.party.number.clone()).unwrap_or_default();
-        let Some(call) = self.calls.get_mut(&ck) else { return };
+        let from = self
+            .legs
+            .get(&t.transferor)
+            .map(|l| l.party.number.clone())
+            .unwrap_or_default();
+        let to = self
+            .legs
+            .get(&key)
+            .map(|l| l.party.number.clone())
+            .unwrap_or_default();
+        let Some(call) = self.calls.get_mut(&ck) else {
+            return;
+        };
         call.transfers.push(format!("blind {from} -> {to}"));
         call.set_leg(t.side, Some(key));
         for f in others {
@@ -291,7 +242,13 @@ impl Manager {
 
     /// REFER with Replaces: join this call's other party with the other
     /// party of the call the Replaces names.
-    async fn attended(&mut self, ck: CallKey, transferor: LegKey, tenant: &Arc<Tenant>, r: Replaces) {
+    async fn attended(
+        &mut self,
+        ck: CallKey,
+        transferor: LegKey,
+        tenant: &Arc<Tenant>,
+        r: Replaces,
+    ) {
         let consult = self.find_replaced(&r).filter(|l| *l != transferor);
         let Some(consult_leg) = consult.and_then(|l| self.legs.get(&l)) else {
             self.notify_refer(transferor, 481, "Call/Transaction Does Not Exist", true)
@@ -299,9 +256,11 @@ impl Manager {
             return;
         };
         let (ck2, consult_side) = (consult_leg.call, consult_leg.side);
-        let Some(call2) = self.calls.get(&ck2).filter(|c| {
-            c.tenant.id == tenant.id && c.key != ck && c.state == CallState::Answered
-        }) else {
+        let Some(call2) = self
+            .calls
+            .get(&ck2)
+            .filter(|c| c.tenant.id == tenant.id && c.key != ck && c.state == CallState::Answered)
+        else {
             self.notify_refer(transferor, 481, "Call/Transaction Does Not Exist", true)
                 .await;
             return;
@@ -311,13 +270,20 @@ impl Manager {
                 .await;
             return;
         };
-        let Some(side) = self.legs.get(&transferor).map(|l| l.side) else { return };
-        let Some(call) = self.calls.get(&ck) else { return };
+        let Some(side) = self.legs.get(&transferor).map(|l| l.side) else {
+            return;
+        };
+        let Some(call) = self.calls.get(&ck) else {
+            return;
+        };
         let port = call.media.local_port(side);
         let local = self.cfg.local.clone();
-        let Some(m) = self.legs.get_mut(&mover) else { return };
+        let Some(m) = self.legs.get_mut(&mover) else {
+            return;
+        };
         if m.out_invite.is_some() || m.state != LegState::Confirmed {
-            self.notify_refer(transferor, 491, "Request Pending", true).await;
+            self.notify_refer(transferor, 491, "Request Pending", true)
+                .await;
             return;
         }
         let codecs: Vec<_> = m
@@ -353,16 +319,24 @@ impl Manager {
         }
         self.apply_modes(ck);
         self.publish(ck);
-        self.send_request(mover, Method::Invite, branch, bytes, peer).await;
+        self.send_request(mover, Method::Invite, branch, bytes, peer)
+            .await;
     }
 
     /// The answer to a re-INVITE Orbit sent (the move of an attended
     /// transfer).
-    pub(crate) async fn on_reinvite_answer(&mut self, key: LegKey, status: u16, msg: Option<Box<orbit_sip::frame::Message>>) {
+    pub(crate) async fn on_reinvite_answer(
+        &mut self,
+        key: LegKey,
+        status: u16,
+        msg: Option<Box<orbit_sip::frame::Message>>,
+    ) {
         if status < 200 {
             return;
         }
-        let Some(inv) = self.legs.get(&key).and_then(|l| l.out_invite.clone()) else { return };
+        let Some(inv) = self.legs.get(&key).and_then(|l| l.out_invite.clone()) else {
+            return;
+        };
         let moving_into = self.calls.iter().find_map(|(ck, c)| {
             c.transfer
                 .as_ref()
@@ -391,10 +365,16 @@ impl Manager {
         };
         let Some((ck, ck2)) = moving_into else { return };
         let Some(neg) = answer else {
-            return self.transfer_failed(ck, if status >= 300 { status } else { 488 }).await;
+            return self
+                .transfer_failed(ck, if status >= 300 { status } else { 488 })
+                .await;
         };
-        let Some(call) = self.calls.get_mut(&ck) else { return };
-        let Some(t) = call.transfer.take() else { return };
+        let Some(call) = self.calls.get_mut(&ck) else {
+            return;
+        };
+        let Some(t) = call.transfer.take() else {
+            return;
+        };
         // The moved party leaves its old call, which then ends.
         if let Some(c2) = self.calls.get_mut(&ck2) {
             for s in [LegId::A, LegId::B] {
@@ -404,8 +384,14 @@ impl Manager {
             }
             c2.transfers.push("attended: joined to another call".into());
         }
-        let from = self.legs.get(&t.transferor).map(|l| l.party.number.clone()).unwrap_or_default();
-        let Some(leg) = self.legs.get_mut(&key) else { return };
+        let from = self
+            .legs
+            .get(&t.transferor)
+            .map(|l| l.party.number.clone())
+            .unwrap_or_default();
+        let Some(leg) = self.legs.get_mut(&key) else {
+            return;
+        };
         leg.call = ck;
         leg.side = t.side;
         leg.negotiated = Some(neg.clone());
@@ -423,126 +409,5 @@ impl Manager {
         }
         self.apply_modes(ck);
         self.publish(ck);
-    }
-
-    /// An INVITE with Replaces (RFC 3891): the new phone takes over the
-    /// named leg's place in its call.
-    pub(crate) async fn on_invite_replaces(
-        &mut self,
-        tx: ServerTx,
-        tenant: Arc<Tenant>,
-        caller: Party,
-        sd: SessionDescription,
-        neg: Negotiated,
-        se: Option<u32>,
-    ) {
-        let req = tx.request().clone();
-        let Some(r) = req.header("replaces").and_then(Replaces::parse) else {
-            tx.respond(&Response::new(400, "Bad Request (malformed Replaces)")).await;
-            return;
-        };
-        let found = self.find_replaced(&r).and_then(|k| {
-            let l = self.legs.get(&k)?;
-            let c = self.calls.get(&l.call)?;
-            (c.tenant.id == tenant.id && c.leg_on(l.side) == Some(k)).then_some((k, l.call, l.side, l.state))
-        });
-        let Some((old, ck, side, state)) = found else {
-            tx.respond(&Response::new(481, "Call/Transaction Does Not Exist")).await;
-            return;
-        };
-        let answered = self.calls.get(&ck).is_some_and(|c| c.state == CallState::Answered);
-        if r.early_only && answered {
-            tx.respond(&Response::new(486, "Busy Here")).await;
-            return;
-        }
-        if !answered || state != LegState::Confirmed {
-            // Replacing a dialog still ringing (call pickup) is not offered.
-            tx.respond(&Response::new(481, "Call/Transaction Does Not Exist")).await;
-            return;
-        }
-        let key = self.next_key();
-        let local_tag = stable_tag(&req.message);
-        let dialog = Dialog::for_incoming(&req, local_tag.clone(), peer_of(tx.source()));
-        self.by_dialog.insert((req.call_id.clone(), local_tag), key);
-        let mut leg = self.new_leg(key, ck, side, caller.clone(), dialog, true);
-        leg.holding = sd.is_hold();
-        leg.session_expires = se;
-        let Some(call) = self.calls.get_mut(&ck) else { return };
-        let port = call.media.local_port(side);
-        let body = leg
-            .sdp
-            .render_answer(&LocalMedia::answer(&neg, port, Direction::SendRecv), &neg);
-        leg.negotiated = Some(neg.clone());
-        let other_party = call
-            .leg_on(other(side))
-            .and_then(|l| self.legs.get(&l))
-            .map(|l| l.party.clone());
-        let domain = call.tenant.domain.clone();
-        let mut resp = Response::new(200, "OK")
-            .header("Contact", self.cfg.local.contact(leg.dialog.peer.transport))
-            .header("Allow", ALLOW)
-            .header("Supported", "replaces, timer");
-        if let Some(p) = &other_party {
-            resp = resp.header("P-Asserted-Identity", name_addr(&p.name, &p.number, &domain));
-        }
-        if let Some(se) = se {
-            resp = resp
-                .header("Session-Expires", format!("{se};refresher=uac"))
-                .header("Require", "timer");
-        }
-        resp.body = Some(("application/sdp".into(), body.into()));
-        let bytes = tx.respond(&resp).await;
-        let now = Instant::now();
-        leg.unacked = Some(Unacked {
-            tx,
-            bytes,
-            next: now + T1,
-            interval: T1,
-            give_up: now + 64 * T1,
-        });
-        self.legs.insert(key, leg);
-        self.arm(now + T1, Timer::Resend2xx(key));
-        let old_party = self.legs.get(&old).map(|l| l.party.number.clone()).unwrap_or_default();
-        if let Some(call) = self.calls.get_mut(&ck) {
-            call.set_leg(side, Some(key));
-            call.transfers
-                .push(format!("replaced {old_party} by {}", caller.number));
-        }
-        self.hang_up_leg(old).await;
-        if let Some(call) = self.calls.get_mut(&ck) {
-            call.media.set_config(side, LegConfig::from(&neg));
-        }
-        self.apply_modes(ck);
-        self.publish(ck);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refer_to_with_replaces() {
-        let (user, r) = parse_refer_to(
-            "<sip:103@acme.test?Replaces=abc%40host%3Bto-tag%3Dt1%3Bfrom-tag%3Df1>",
-        )
-        .unwrap();
-        assert_eq!(user, "103");
-        let r = r.unwrap();
-        assert_eq!(r.call_id, "abc@host");
-        assert_eq!(r.to_tag, "t1");
-        assert_eq!(r.from_tag, "f1");
-        assert!(!r.early_only);
-        let (user, r) = parse_refer_to("sip:104@acme.test").unwrap();
-        assert_eq!((user.as_str(), r), ("104", None));
-    }
-
-    #[test]
-    fn replaces_header() {
-        let r = Replaces::parse("x@y;from-tag=a;to-tag=b;early-only").unwrap();
-        assert!(r.early_only);
-        assert_eq!((r.to_tag.as_str(), r.from_tag.as_str()), ("b", "a"));
-        assert!(Replaces::parse("x@y;to-tag=b").is_none());
-        assert_eq!(percent_decode("a%3Bb%zz%4"), "a;b%zz%4");
     }
 }
