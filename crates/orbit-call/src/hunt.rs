@@ -16,6 +16,26 @@ use std::time::{Duration, Instant};
 /// Ring group destinations followed before giving up (A -> B -> A loops).
 const MAX_HOPS: u8 = 8;
 
+/// How a rung phone is shown the call: who calls (From and
+/// `P-Asserted-Identity`), an optional display name in From (a recall's
+/// prefix), and an `Alert-Info` for a distinctive ring.
+#[derive(Debug, Clone)]
+pub(crate) struct Shown {
+    pub party: Party,
+    pub display: Option<String>,
+    pub alert_info: Option<String>,
+}
+
+impl Shown {
+    pub(crate) fn caller(party: Party) -> Shown {
+        Shown {
+            party,
+            display: None,
+            alert_info: None,
+        }
+    }
+}
+
 impl Manager {
     /// How a number of the tenant is rung: an extension alone, or a ring
     /// group's members (all together, or one after another).
@@ -69,10 +89,12 @@ impl Manager {
                 Some(step) => {
                     call.hunt.step_seq += 1;
                     let seq = call.hunt.step_seq;
-                    let rung = self.ring(ck, &step.numbers, LegId::B).await;
-                    if rung > 0 {
+                    let shown = Shown::caller(call.caller.clone());
+                    let rung = self.ring(ck, &step.numbers, LegId::B, &shown).await;
+                    if !rung.is_empty() {
                         if let Some(call) = self.calls.get_mut(&ck) {
                             call.hunt.rang = true;
+                            call.hunt.forks.extend(rung);
                         }
                         self.arm(Instant::now() + step.ring_for, Timer::Ring(ck, seq));
                         return;
@@ -111,23 +133,19 @@ impl Manager {
     }
 
     /// Send INVITEs to every registered contact of `numbers` on media side
-    /// `side`; returns how many went out. Forks join the call's hunt, or the
-    /// transfer's when one is in progress.
-    pub(crate) async fn ring(&mut self, ck: CallKey, numbers: &[String], side: LegId) -> usize {
+    /// `side`, showing `shown` as the caller; returns the new outgoing legs
+    /// (the caller keeps them in its hunt, transfer or recall).
+    pub(crate) async fn ring(
+        &mut self,
+        ck: CallKey,
+        numbers: &[String],
+        side: LegId,
+        shown: &Shown,
+    ) -> Vec<LegKey> {
         let Some(call) = self.calls.get(&ck) else {
-            return 0;
+            return Vec::new();
         };
         let tenant = call.tenant.clone();
-        // Who the rung phone sees calling: the caller, or for a transfer the
-        // party being transferred.
-        let presented = match &call.transfer {
-            Some(_) => call
-                .leg_on(crate::call::other(side))
-                .and_then(|l| self.legs.get(&l))
-                .map(|l| l.party.clone())
-                .unwrap_or_else(|| call.caller.clone()),
-            None => call.caller.clone(),
-        };
         let exclude: Vec<Peer> = call
             .sides
             .iter()
@@ -142,7 +160,13 @@ impl Manager {
             .map(|n| n.codec())
             .unwrap_or(Codec::Pcmu);
         let port = call.media.local_port(side);
-        let mut sent = 0;
+        let mut sent = Vec::new();
+        let from = name_addr(
+            shown.display.as_deref().unwrap_or(&shown.party.name),
+            &shown.party.number,
+            &tenant.domain,
+        );
+        let pai = name_addr(&shown.party.name, &shown.party.number, &tenant.domain);
         for number in numbers {
             let name = self
                 .store
@@ -159,7 +183,7 @@ impl Manager {
                 }
                 let key = self.next_key();
                 let mut dialog = Dialog::outgoing(
-                    name_addr(&presented.name, &presented.number, &tenant.domain),
+                    from.clone(),
                     name_addr(&name, number, &tenant.domain),
                     binding.contact.clone(),
                     peer,
@@ -185,18 +209,17 @@ impl Manager {
                     leg.sdp
                         .render_offer(&LocalMedia::offer(port, &codecs, Direction::SendRecv));
                 let branch = new_branch();
-                let bytes = leg
+                let mut text = leg
                     .dialog
                     .request_with(Method::Invite, &self.cfg.local, &branch, 1)
                     .header("Contact", self.cfg.local.contact(peer.transport))
-                    .header(
-                        "P-Asserted-Identity",
-                        name_addr(&presented.name, &presented.number, &tenant.domain),
-                    )
+                    .header("P-Asserted-Identity", pai.clone())
                     .header("Allow", ALLOW)
-                    .header("Supported", "replaces")
-                    .body("application/sdp", offer)
-                    .build();
+                    .header("Supported", "replaces");
+                if let Some(alert) = &shown.alert_info {
+                    text = text.header("Alert-Info", alert.clone());
+                }
+                let bytes = text.body("application/sdp", offer).build();
                 leg.out_invite = Some(OutInvite {
                     branch: branch.clone(),
                     cseq: 1,
@@ -208,15 +231,9 @@ impl Manager {
                     key,
                 );
                 self.legs.insert(key, leg);
-                if let Some(call) = self.calls.get_mut(&ck) {
-                    match &mut call.transfer {
-                        Some(t) => t.hunt.forks.push(key),
-                        None => call.hunt.forks.push(key),
-                    }
-                }
                 self.send_request(key, Method::Invite, branch, bytes, peer)
                     .await;
-                sent += 1;
+                sent.push(key);
             }
         }
         sent

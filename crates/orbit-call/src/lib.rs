@@ -19,6 +19,7 @@
 
 mod answering;
 pub mod call;
+pub mod codes;
 pub mod dialog;
 mod forks;
 mod hunt;

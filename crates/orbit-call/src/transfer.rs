@@ -15,7 +15,8 @@ use orbit_sip::{Method, Response, ServerTx};
 use orbit_store::Tenant;
 use tracing::info;
 
-use crate::call::{other, CallKey, CallState, Hunt, LegKey, LegState, OutInvite, Transfer};
+use crate::call::{other, CallKey, CallState, Hunt, LegKey, LegState, OutInvite, Party, Transfer};
+use crate::hunt::Shown;
 use crate::manager::{Manager, Timer};
 use crate::replaces::{parse_refer_to, Replaces};
 use crate::setup::{sdp_of, ALLOW, CODECS};
@@ -145,7 +146,12 @@ impl Manager {
                 Some(step) => {
                     t.hunt.step_seq += 1;
                     let (seq, side) = (t.hunt.step_seq, t.side);
-                    if self.ring(ck, &step.numbers, side).await > 0 {
+                    let shown = self.transferee(ck, side);
+                    let rung = self.ring(ck, &step.numbers, side, &shown).await;
+                    if let Some(t) = self.calls.get_mut(&ck).and_then(|c| c.transfer.as_mut()) {
+                        t.hunt.forks.extend(rung.iter().copied());
+                    }
+                    if !rung.is_empty() {
                         self.arm(Instant::now() + step.ring_for, Timer::TransferRing(ck, seq));
                         return;
                     }
@@ -156,6 +162,22 @@ impl Manager {
                 }
             }
         }
+    }
+
+    /// The party a transfer target sees calling: the one being transferred.
+    fn transferee(&self, ck: CallKey, transferor_side: LegId) -> Shown {
+        let party = self
+            .calls
+            .get(&ck)
+            .and_then(|c| c.leg_on(other(transferor_side)))
+            .and_then(|l| self.legs.get(&l))
+            .map(|l| l.party.clone())
+            .or_else(|| self.calls.get(&ck).map(|c| c.caller.clone()))
+            .unwrap_or(Party {
+                number: String::new(),
+                name: String::new(),
+            });
+        Shown::caller(party)
     }
 
     pub(crate) async fn on_transfer_ring_timeout(&mut self, ck: CallKey, seq: u64) {
