@@ -4,15 +4,21 @@
 
 use std::time::Instant;
 
-use orbit_media::{negotiate, LegConfig};
+use orbit_media::{
+    negotiate, Direction, LegConfig, LegId, LocalMedia, Negotiated, SessionDescription,
+};
 use orbit_sip::frame::Message;
+use orbit_sip::response::stable_tag;
 use orbit_sip::transaction::{T1, T2};
 use orbit_sip::{Request, Response, ServerTx, Transport};
 use tracing::info;
 
-use crate::call::{LegKey, Unacked};
+use crate::call::{other, CallKey, LegKey, Party, Unacked};
+use crate::dialog::Dialog;
+use crate::manager::peer_of;
 use crate::manager::{Manager, Timer};
 use crate::setup::*;
+use crate::sipmsg::name_addr;
 
 /// RFC 4028 headers for a leg that uses session timers (the phone refreshes).
 pub(crate) fn with_session_timer(resp: Response, se: Option<u32>) -> Response {
@@ -25,6 +31,60 @@ pub(crate) fn with_session_timer(resp: Response, se: Option<u32>) -> Response {
 }
 
 impl Manager {
+    /// Answer a caller's INVITE by putting it on media side `side` of call
+    /// `ck` (a retrieve, a Replaces): a new leg, an SDP answer on that
+    /// side's port, the other party's identity in the 200. The side's old
+    /// leg, if any, is the caller's to hang up.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn attach_caller(
+        &mut self,
+        ck: CallKey,
+        side: LegId,
+        tx: ServerTx,
+        caller: Party,
+        sd: &SessionDescription,
+        neg: Negotiated,
+        se: Option<u32>,
+    ) -> Option<LegKey> {
+        let req = tx.request().clone();
+        let key = self.next_key();
+        let local_tag = stable_tag(&req.message);
+        let dialog = Dialog::for_incoming(&req, local_tag.clone(), peer_of(tx.source()));
+        let mut leg = self.new_leg(key, ck, side, caller, dialog, true);
+        leg.holding = sd.is_hold();
+        leg.session_expires = se;
+        let call = self.calls.get(&ck)?;
+        let port = call.media.local_port(side);
+        let body = leg
+            .sdp
+            .render_answer(&LocalMedia::answer(&neg, port, Direction::SendRecv), &neg);
+        leg.negotiated = Some(neg.clone());
+        let other_party = call
+            .leg_on(other(side))
+            .and_then(|l| self.legs.get(&l))
+            .map(|l| l.party.clone());
+        let domain = call.tenant.domain.clone();
+        let mut resp = Response::new(200, "OK")
+            .header("Contact", self.cfg.local.contact(leg.dialog.peer.transport))
+            .header("Allow", ALLOW)
+            .header("Supported", "replaces, timer");
+        if let Some(p) = &other_party {
+            resp = resp.header(
+                "P-Asserted-Identity",
+                name_addr(&p.name, &p.number, &domain),
+            );
+        }
+        resp.body = Some(("application/sdp".into(), body.into()));
+        let resp = with_session_timer(resp, se);
+        self.by_dialog.insert((req.call_id.clone(), local_tag), key);
+        self.legs.insert(key, leg);
+        self.send_invite_2xx(key, tx, &resp).await;
+        let call = self.calls.get_mut(&ck)?;
+        call.set_leg(side, Some(key));
+        call.media.set_config(side, LegConfig::from(&neg));
+        Some(key)
+    }
+
     /// Send a 2xx to an INVITE on leg `key` and resend it until the ACK.
     pub(crate) async fn send_invite_2xx(&mut self, key: LegKey, tx: ServerTx, resp: &Response) {
         let bytes = tx.respond(resp).await;

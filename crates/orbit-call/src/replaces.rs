@@ -5,18 +5,14 @@
 
 use std::sync::Arc;
 
-use orbit_media::{Direction, LegConfig, LocalMedia, Negotiated, SessionDescription};
-use orbit_sip::response::stable_tag;
+use orbit_media::{Negotiated, SessionDescription};
 use orbit_sip::uri::parse_name_addr;
 use orbit_sip::{Response, ServerTx};
 use orbit_store::Tenant;
 
-use crate::answering::with_session_timer;
-use crate::call::{other, CallState, LegKey, LegState, Party};
-use crate::dialog::Dialog;
-use crate::manager::{peer_of, Manager};
-use crate::setup::ALLOW;
-use crate::sipmsg::name_addr;
+use crate::call::{CallState, LegKey, LegState, Party};
+use crate::manager::Manager;
+use crate::sipmsg::percent_decode;
 
 /// The dialog a Replaces header names (RFC 3891 §6.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,26 +47,6 @@ impl Replaces {
             early_only,
         })
     }
-}
-
-/// `%XX` decoding for URI header values.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The target user and an embedded Replaces of a Refer-To value.
@@ -148,40 +124,12 @@ impl Manager {
                 .await;
             return;
         }
-        let key = self.next_key();
-        let local_tag = stable_tag(&req.message);
-        let dialog = Dialog::for_incoming(&req, local_tag.clone(), peer_of(tx.source()));
-        self.by_dialog.insert((req.call_id.clone(), local_tag), key);
-        let mut leg = self.new_leg(key, ck, side, caller.clone(), dialog, true);
-        leg.holding = sd.is_hold();
-        leg.session_expires = se;
-        let Some(call) = self.calls.get_mut(&ck) else {
+        let Some(key) = self
+            .attach_caller(ck, side, tx, caller.clone(), &sd, neg, se)
+            .await
+        else {
             return;
         };
-        let port = call.media.local_port(side);
-        let body = leg
-            .sdp
-            .render_answer(&LocalMedia::answer(&neg, port, Direction::SendRecv), &neg);
-        leg.negotiated = Some(neg.clone());
-        let other_party = call
-            .leg_on(other(side))
-            .and_then(|l| self.legs.get(&l))
-            .map(|l| l.party.clone());
-        let domain = call.tenant.domain.clone();
-        let mut resp = Response::new(200, "OK")
-            .header("Contact", self.cfg.local.contact(leg.dialog.peer.transport))
-            .header("Allow", ALLOW)
-            .header("Supported", "replaces, timer");
-        if let Some(p) = &other_party {
-            resp = resp.header(
-                "P-Asserted-Identity",
-                name_addr(&p.name, &p.number, &domain),
-            );
-        }
-        resp.body = Some(("application/sdp".into(), body.into()));
-        let resp = with_session_timer(resp, se);
-        self.legs.insert(key, leg);
-        self.send_invite_2xx(key, tx, &resp).await;
         let old_party = self
             .legs
             .get(&old)
@@ -192,10 +140,8 @@ impl Manager {
             call.transfers
                 .push(format!("replaced {old_party} by {}", caller.number));
         }
+        let _ = key;
         self.hang_up_leg(old).await;
-        if let Some(call) = self.calls.get_mut(&ck) {
-            call.media.set_config(side, LegConfig::from(&neg));
-        }
         self.apply_modes(ck);
         self.publish(ck);
     }

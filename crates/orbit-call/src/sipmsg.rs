@@ -124,6 +124,26 @@ pub fn name_addr(display: &str, user: &str, domain: &str) -> String {
     }
 }
 
+/// `%XX` decoding (URI users such as `*68%23`, and URI header values).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The body of a `message/sipfrag` NOTIFY for a REFER (RFC 3515 §2.4.5).
 pub fn sipfrag(status: u16, reason: &str) -> String {
     format!("SIP/2.0 {status} {reason}\r\n")
