@@ -65,6 +65,12 @@ impl From<StoreError> for ApiError {
                 message: format!("{field} already exists"),
                 field: Some(field.to_string()),
             },
+            StoreError::Clash { field, message } => ApiError {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message,
+                field: Some(field.to_string()),
+            },
             StoreError::Invalid { field, message } => ApiError::invalid(field, message),
             other => {
                 tracing::error!(error = %other, "store error");

@@ -9,8 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use orbit_store::{
-    now_ms, ActiveCall, Binding, CallRecord, Extension, RingGroup, RingGroupPatch, RingGroupSpec,
-    Tenant,
+    now_ms, ActiveCall, Binding, CallRecord, Extension, ParkEventRecord, ParkGroup,
+    ParkGroupPatch, ParkGroupSpec, ParkSettings, ParkSettingsSpec, RecallSettings, RingGroup,
+    RingGroupPatch, RingGroupSpec, Tenant, MAX_PARKED_PER_EXTENSION, MAX_RECALL_ATTEMPTS,
+    RECALL_RING_S, RECALL_TIME_S, RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
 };
 use serde_json::{json, Value};
 
@@ -31,6 +33,10 @@ pub const PATHS: &[&str] = &[
     "/api/v1/tenants/{tenant}/calls",
     "/api/v1/tenants/{tenant}/call-records",
     "/api/v1/tenants/{tenant}/music-on-hold",
+    "/api/v1/tenants/{tenant}/call-park",
+    "/api/v1/tenants/{tenant}/call-park-groups",
+    "/api/v1/tenants/{tenant}/call-park-groups/{id}",
+    "/api/v1/tenants/{tenant}/park-events",
 ];
 
 /// Largest music-on-hold upload: about 17 minutes of 8 kHz 16-bit mono.
@@ -79,6 +85,15 @@ pub fn routes() -> Router<ApiState> {
                 .delete(delete_music)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_MUSIC_BODY)),
         )
+        .route(PATHS[11], get(get_park_settings).put(put_park_settings))
+        .route(PATHS[12], get(list_park_groups).post(create_park_group))
+        .route(
+            PATHS[13],
+            get(get_park_group)
+                .patch(patch_park_group)
+                .delete(delete_park_group),
+        )
+        .route(PATHS[14], get(list_park_events))
 }
 
 fn music_json(info: &orbit_store::MusicInfo) -> Value {
@@ -506,6 +521,20 @@ async fn list_calls(
     Ok(Json(json!({ "calls": list })))
 }
 
+/// The query string as name/value pairs, in order; 400 if it cannot be read.
+fn query_pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let Query(pairs) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("malformed query: {e}"),
+        )
+    })?;
+    Ok(pairs)
+}
+
 /// The tenant's finished calls, newest first.
 async fn list_call_records(
     State(s): State<ApiState>,
@@ -514,14 +543,7 @@ async fn list_call_records(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
-    let Query(pairs) = query.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!("malformed query: {e}"),
-        )
-    })?;
-    let q = validate::call_record_query(&pairs)?;
+    let q = validate::call_record_query(&query_pairs(query)?)?;
     let list: Vec<Value> = s
         .store
         .call_records(&t.id, &q)
@@ -530,4 +552,260 @@ async fn list_call_records(
         .map(call_record_json)
         .collect();
     Ok(Json(json!({ "call_records": list })))
+}
+
+// ---- call park ----
+
+const PARK_SETTINGS_FIELDS: &[&str] = &[
+    "enabled",
+    "park_code",
+    "group_park_code",
+    "retrieve_code",
+    "notify_parker",
+    "max_parked_per_extension",
+    "recall",
+];
+
+const RECALL_FIELDS: &[&str] = &[
+    "recall_time_s",
+    "recall_to",
+    "recall_number",
+    "ring_group",
+    "ring_group_wait_s",
+    "ring_s",
+    "retry_interval_s",
+    "max_recall_attempts",
+    "final_destination",
+    "display_prefix",
+];
+
+const PARK_GROUP_FIELDS: &[&str] = &["name", "members", "recall"];
+
+fn recall_json(r: &RecallSettings) -> Value {
+    json!({"recall_time_s": r.recall_time_s, "recall_to": r.recall_to.as_str(),
+           "recall_number": r.recall_number, "ring_group": r.ring_group,
+           "ring_group_wait_s": r.ring_group_wait_s, "ring_s": r.ring_s,
+           "retry_interval_s": r.retry_interval_s, "max_recall_attempts": r.max_recall_attempts,
+           "final_destination": r.final_destination, "display_prefix": r.display_prefix})
+}
+
+/// `updated_at` is null while the tenant has the defaults.
+fn park_settings_json(s: &ParkSettings) -> Value {
+    json!({"enabled": s.enabled, "park_code": s.park_code, "group_park_code": s.group_park_code,
+           "retrieve_code": s.retrieve_code, "notify_parker": s.notify_parker,
+           "max_parked_per_extension": s.max_parked_per_extension,
+           "recall": recall_json(&s.recall),
+           "updated_at": (s.updated_at != 0).then(|| time(s.updated_at))})
+}
+
+fn park_group_json(g: &ParkGroup) -> Value {
+    json!({"id": g.id, "name": g.name, "members": g.members,
+           "recall": g.recall.as_ref().map(recall_json),
+           "created_at": time(g.created_at), "updated_at": time(g.updated_at)})
+}
+
+fn park_event_json(e: &ParkEventRecord) -> Value {
+    json!({"id": e.id, "tenant_id": e.tenant_id, "at": time(e.at_ms), "kind": e.kind,
+           "park_id": e.park_id, "extension": e.extension, "call_id": e.call_id,
+           "parker": e.parker, "parked_number": e.parked_number,
+           "parked_name": e.parked_name, "detail": e.detail})
+}
+
+/// A `recall` object (settings or a group's override): every field may be
+/// left out and then takes its default; errors name `recall.<field>`.
+fn recall_from(b: &Body) -> Result<RecallSettings, ApiError> {
+    let d = RecallSettings::default();
+    let int = |field: &str, range, default: u32| -> Result<u32, ApiError> {
+        b.integer(field)?
+            .map(|v| validate::in_range(&b.name(field), v, range, ""))
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    };
+    let number = |field: &str, what: &str| -> Result<Option<String>, ApiError> {
+        b.string(field)?
+            .map(|v| validate::number_in(&b.name(field), v, what))
+            .transpose()
+    };
+    Ok(RecallSettings {
+        recall_time_s: int("recall_time_s", &RECALL_TIME_S, d.recall_time_s)?,
+        recall_to: b
+            .string("recall_to")?
+            .map(|v| validate::recall_to(&b.name("recall_to"), v))
+            .transpose()?
+            .unwrap_or(d.recall_to),
+        recall_number: number("recall_number", "an extension or ring group number")?,
+        ring_group: number("ring_group", "a ring group number")?,
+        ring_group_wait_s: int("ring_group_wait_s", &RING_GROUP_WAIT_S, d.ring_group_wait_s)?,
+        ring_s: int("ring_s", &RECALL_RING_S, d.ring_s)?,
+        retry_interval_s: int("retry_interval_s", &RETRY_INTERVAL_S, d.retry_interval_s)?,
+        max_recall_attempts: int(
+            "max_recall_attempts",
+            &MAX_RECALL_ATTEMPTS,
+            d.max_recall_attempts,
+        )?,
+        final_destination: number("final_destination", "an extension or ring group number")?,
+        display_prefix: b
+            .string("display_prefix")?
+            .map(|v| validate::display_prefix(&b.name("display_prefix"), v))
+            .transpose()?
+            .unwrap_or(d.display_prefix),
+    })
+}
+
+/// `recall` of a park group body: `None` absent, `Some(None)` null.
+fn recall_override(b: &Body) -> Result<Option<Option<RecallSettings>>, ApiError> {
+    match b.object("recall", RECALL_FIELDS)? {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(r)) => Ok(Some(Some(recall_from(&r)?))),
+    }
+}
+
+async fn get_park_settings(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let settings = s.store.directory().park_settings(&t.id);
+    Ok(Json(park_settings_json(&settings)))
+}
+
+/// Replaces the settings: every top-level field is required; inside
+/// `recall`, fields left out take their defaults.
+async fn put_park_settings(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, PARK_SETTINGS_FIELDS)?;
+    let flag = |field: &str| b.boolean(field)?.ok_or_else(|| b.missing(field));
+    let code = |field: &str| validate::feature_code(field, b.required(field)?);
+    let spec = ParkSettingsSpec {
+        enabled: flag("enabled")?,
+        park_code: code("park_code")?,
+        group_park_code: code("group_park_code")?,
+        retrieve_code: code("retrieve_code")?,
+        notify_parker: flag("notify_parker")?,
+        max_parked_per_extension: validate::in_range(
+            "max_parked_per_extension",
+            b.integer("max_parked_per_extension")?
+                .ok_or_else(|| b.missing("max_parked_per_extension"))?,
+            &MAX_PARKED_PER_EXTENSION,
+            "",
+        )?,
+        recall: match b.object("recall", RECALL_FIELDS)? {
+            Some(Some(r)) => recall_from(&r)?,
+            Some(None) => {
+                return Err(ApiError::invalid(
+                    "recall",
+                    "recall must be an object (its fields may be left out)",
+                ))
+            }
+            None => return Err(b.missing("recall")),
+        },
+    };
+    let settings = s.store.put_park_settings(&t.id, spec).await?;
+    Ok(Json(park_settings_json(&settings)))
+}
+
+async fn list_park_groups(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let list = s
+        .store
+        .directory()
+        .park_groups(&t.id)
+        .iter()
+        .map(|g| park_group_json(g))
+        .collect();
+    Ok(items(list))
+}
+
+async fn create_park_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, PARK_GROUP_FIELDS)?;
+    let spec = ParkGroupSpec {
+        name: validate::park_group_name(b.required("name")?)?,
+        members: validate::park_members(&b.strings("members")?.unwrap_or_default())?,
+        recall: recall_override(&b)?.flatten(),
+    };
+    let g = s.store.create_park_group(&t.id, spec).await?;
+    Ok((StatusCode::CREATED, Json(park_group_json(&g))))
+}
+
+async fn get_park_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let g = s
+        .store
+        .directory()
+        .park_group(&t.id, &id)
+        .ok_or_else(|| ApiError::not_found("park group"))?;
+    Ok(Json(park_group_json(&g)))
+}
+
+async fn patch_park_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let b = Body::parse(&body, PARK_GROUP_FIELDS)?;
+    let patch = ParkGroupPatch {
+        name: b
+            .string("name")?
+            .map(validate::park_group_name)
+            .transpose()?,
+        members: b
+            .strings("members")?
+            .map(|m| validate::park_members(&m))
+            .transpose()?,
+        recall: recall_override(&b)?,
+    };
+    let g = s.store.update_park_group(&t.id, &id, patch).await?;
+    Ok(Json(park_group_json(&g)))
+}
+
+async fn delete_park_group(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path((key, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    s.store.delete_park_group(&t.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tenant's park event log, newest first.
+async fn list_park_events(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let t = tenant_for(&s, &caller, &key)?;
+    let q = validate::park_event_query(&query_pairs(query)?)?;
+    let list = s
+        .store
+        .park_events(&t.id, &q)
+        .await?
+        .iter()
+        .map(park_event_json)
+        .collect();
+    Ok(items(list))
 }

@@ -901,6 +901,8 @@ async fn call_records_newest_first_with_filters() {
         ("limit=1000", &["r3", "r2", "r1"][..]),
         ("extension=101&since=1500&limit=1", &["r2"][..]),
         ("since=0", &["r3", "r2", "r1"][..]),
+        ("since=1970-01-01T00:00:02Z", &["r3", "r2"][..]),
+        ("until=1970-01-01T00:00:02.001Z", &["r2", "r1"][..]),
     ] {
         let (st, list) = call(&s, "GET", &format!("{base}?{query}"), ADMIN, None).await;
         assert_eq!(st, StatusCode::OK, "{query}: {list}");
@@ -1038,4 +1040,881 @@ async fn music_on_hold_upload_is_checked_and_confined() {
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (_, m) = call(&s, "GET", path, ADMIN, None).await;
     assert_eq!(m["source"], json!("builtin"));
+}
+
+// ---- call park ----
+
+fn default_park_settings() -> Value {
+    json!({"enabled": true, "park_code": "*68", "group_park_code": "*58", "retrieve_code": "*88",
+           "notify_parker": false, "max_parked_per_extension": 10,
+           "recall": {"recall_time_s": 45, "recall_to": "PARKER_ONLY", "recall_number": null,
+                      "ring_group": null, "ring_group_wait_s": 20, "ring_s": 20,
+                      "retry_interval_s": 10, "max_recall_attempts": 3,
+                      "final_destination": null, "display_prefix": "Recall:"},
+           "updated_at": null})
+}
+
+/// A tenant with extensions 101..=104 and ring groups 600 and 601.
+async fn setup_park_tenant(s: &ApiState, domain: &str) {
+    setup_ring_tenant(s, domain, &["101", "102", "103", "104"]).await;
+    for n in ["600", "601"] {
+        let (st, _) = call(
+            s,
+            "POST",
+            &format!("/api/v1/tenants/{domain}/ring-groups"),
+            ADMIN,
+            Some(json!({"number": n, "name": "G", "members": ["101"], "strategy": "ring_all"})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+}
+
+#[tokio::test]
+async fn call_park_settings_default_then_replaced() {
+    let s = state().await;
+    setup_park_tenant(&s, "acme.test").await;
+    let path = "/api/v1/tenants/acme.test/call-park";
+    let (st, got) = call(&s, "GET", path, ADMIN, None).await;
+    assert_eq!((st, got), (StatusCode::OK, default_park_settings()));
+    let full = json!({"enabled": false, "park_code": "#70", "group_park_code": "*59",
+        "retrieve_code": "*123456", "notify_parker": true, "max_parked_per_extension": 100,
+        "recall": {"recall_time_s": 900, "recall_to": "PARKER_THEN_RING_GROUP",
+                   "recall_number": "601", "ring_group": "600", "ring_group_wait_s": 300,
+                   "ring_s": 5, "retry_interval_s": 1, "max_recall_attempts": 20,
+                   "final_destination": "104", "display_prefix": ""}});
+    let (st, put) = call(&s, "PUT", path, ADMIN, Some(full.clone())).await;
+    assert_eq!(st, StatusCode::OK, "{put}");
+    let mut want = full.clone();
+    want["updated_at"] = put["updated_at"].clone();
+    assert_eq!(put, want);
+    assert!(put["updated_at"].as_str().unwrap().ends_with('Z'));
+    let (st, got) = call(&s, "GET", path, ADMIN, None).await;
+    assert_eq!((st, &got), (StatusCode::OK, &put));
+    // Inside recall, what is left out takes its default (not what was stored).
+    let mut partial = default_park_settings();
+    partial.as_object_mut().unwrap().remove("updated_at");
+    partial["recall"] = json!({"recall_time_s": 60});
+    let (st, put) = call(&s, "PUT", path, ADMIN, Some(partial)).await;
+    assert_eq!(st, StatusCode::OK, "{put}");
+    let mut want = default_park_settings();
+    want["recall"]["recall_time_s"] = json!(60);
+    want["updated_at"] = put["updated_at"].clone();
+    assert_eq!(put, want);
+    let mut empty_recall = default_park_settings();
+    empty_recall.as_object_mut().unwrap().remove("updated_at");
+    empty_recall["recall"] = json!({});
+    let (st, put) = call(&s, "PUT", path, ADMIN, Some(empty_recall)).await;
+    assert_eq!(st, StatusCode::OK, "{put}");
+    assert_eq!(put["recall"], default_park_settings()["recall"]);
+    // The tenant's own token, and the tenant by id.
+    let tok = tenant_token(&s, "acme.test").await;
+    let id = tenant_id(&s, "acme.test");
+    let (st, got) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/tenants/{id}/call-park"),
+        Some(&tok),
+        None,
+    )
+    .await;
+    assert_eq!((st, &got), (StatusCode::OK, &put));
+    let (st, _) = call(&s, "POST", path, ADMIN, Some(json!({}))).await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn call_park_settings_validation_names_the_field() {
+    let s = state().await;
+    setup_park_tenant(&s, "acme.test").await;
+    setup_park_tenant(&s, "other.test").await;
+    call(
+        &s,
+        "POST",
+        "/api/v1/tenants/other.test/ring-groups",
+        ADMIN,
+        Some(json!({"number": "700", "name": "G", "strategy": "ring_all"})),
+    )
+    .await;
+    let path = "/api/v1/tenants/acme.test/call-park";
+    let mut ok = default_park_settings();
+    ok.as_object_mut().unwrap().remove("updated_at");
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let without = |k: &str| {
+        let mut b = ok.clone();
+        b.as_object_mut().unwrap().remove(k);
+        b
+    };
+    let recall = |r: Value| with("recall", r);
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    let mut cases = vec![];
+    for f in [
+        "enabled",
+        "park_code",
+        "group_park_code",
+        "retrieve_code",
+        "notify_parker",
+        "max_parked_per_extension",
+        "recall",
+    ] {
+        cases.push((without(f), f.to_string()));
+    }
+    for (body, field) in [
+        (with("enabled", json!("yes")), "enabled"),
+        (with("notify_parker", json!(1)), "notify_parker"),
+        (with("park_code", json!("68")), "park_code"),
+        (with("park_code", json!("*")), "park_code"),
+        (with("park_code", json!("*1234567")), "park_code"),
+        (with("park_code", json!(68)), "park_code"),
+        (with("group_park_code", json!("*5#")), "group_park_code"),
+        (with("retrieve_code", json!("")), "retrieve_code"),
+        // Equal codes, or one beginning another.
+        (with("group_park_code", json!("*68")), "group_park_code"),
+        (with("group_park_code", json!("*6")), "group_park_code"),
+        (with("retrieve_code", json!("*681")), "retrieve_code"),
+        (
+            with("max_parked_per_extension", json!(0)),
+            "max_parked_per_extension",
+        ),
+        (
+            with("max_parked_per_extension", json!(101)),
+            "max_parked_per_extension",
+        ),
+        (
+            with("max_parked_per_extension", json!(2.5)),
+            "max_parked_per_extension",
+        ),
+        (with("recall", json!(null)), "recall"),
+        (with("recall", json!([])), "recall"),
+        (with("music", json!("x")), "music"),
+        (recall(json!({"volume": 1})), "recall.volume"),
+        (recall(json!({"recall_time_s": 0})), "recall.recall_time_s"),
+        (
+            recall(json!({"recall_time_s": 901})),
+            "recall.recall_time_s",
+        ),
+        (
+            recall(json!({"recall_time_s": "45"})),
+            "recall.recall_time_s",
+        ),
+        (
+            recall(json!({"recall_to": "USER_ONLY"})),
+            "recall.recall_to",
+        ),
+        (
+            recall(json!({"recall_to": "parker_only"})),
+            "recall.recall_to",
+        ),
+        (
+            recall(json!({"ring_group_wait_s": 4})),
+            "recall.ring_group_wait_s",
+        ),
+        (recall(json!({"ring_s": 301})), "recall.ring_s"),
+        (
+            recall(json!({"retry_interval_s": 0})),
+            "recall.retry_interval_s",
+        ),
+        (
+            recall(json!({"max_recall_attempts": 21})),
+            "recall.max_recall_attempts",
+        ),
+        (
+            recall(json!({"display_prefix": "12345678901234567"})),
+            "recall.display_prefix",
+        ),
+        (
+            recall(json!({"display_prefix": "R\"x"})),
+            "recall.display_prefix",
+        ),
+        (
+            recall(json!({"display_prefix": "R\tx"})),
+            "recall.display_prefix",
+        ),
+        (recall(json!({"ring_group": "60a"})), "recall.ring_group"),
+        (
+            recall(json!({"recall_number": 101})),
+            "recall.recall_number",
+        ),
+        (
+            recall(json!({"final_destination": "x"})),
+            "recall.final_destination",
+        ),
+        // Modes need their target; references must exist here, of the right kind.
+        (
+            recall(json!({"recall_to": "PARKER_THEN_RING_GROUP"})),
+            "recall.ring_group",
+        ),
+        (
+            recall(json!({"recall_to": "RING_GROUP_ONLY", "recall_number": "600"})),
+            "recall.ring_group",
+        ),
+        (
+            recall(json!({"recall_to": "NUMBER", "ring_group": "600"})),
+            "recall.recall_number",
+        ),
+        (recall(json!({"ring_group": "101"})), "recall.ring_group"),
+        (recall(json!({"ring_group": "700"})), "recall.ring_group"),
+        (
+            recall(json!({"recall_to": "NUMBER", "recall_number": "109"})),
+            "recall.recall_number",
+        ),
+        (
+            recall(json!({"final_destination": "700"})),
+            "recall.final_destination",
+        ),
+    ] {
+        cases.push((body, field.to_string()));
+    }
+    for (body, field) in cases {
+        let (st, e) = call(&s, "PUT", path, ADMIN, Some(body.clone())).await;
+        assert_eq!(
+            error_field(st, &e),
+            (unprocessable, json!(field)),
+            "{body}: {e}"
+        );
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(&field),
+            "{e}"
+        );
+    }
+    // The clash names both codes.
+    let (_, e) = call(
+        &s,
+        "PUT",
+        path,
+        ADMIN,
+        Some(with("group_park_code", json!("*6"))),
+    )
+    .await;
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("*6") && m.contains("*68") && m.contains("park_code"),
+        "{m}"
+    );
+    let (st, _) = call(&s, "PUT", path, ADMIN, Some(json!([1]))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    // Refusals changed nothing.
+    let (_, got) = call(&s, "GET", path, ADMIN, None).await;
+    assert_eq!(got, default_park_settings());
+    // Every mode with what it needs is accepted.
+    for r in [
+        json!({"recall_to": "PARKER_THEN_RING_GROUP", "ring_group": "600"}),
+        json!({"recall_to": "RING_GROUP_ONLY", "ring_group": "601", "final_destination": "600"}),
+        json!({"recall_to": "NUMBER", "recall_number": "601"}),
+        json!({"recall_to": "NUMBER", "recall_number": "103", "ring_group": null}),
+    ] {
+        let (st, e) = call(&s, "PUT", path, ADMIN, Some(recall(r.clone()))).await;
+        assert_eq!(st, StatusCode::OK, "{r}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn call_park_group_crud() {
+    let s = state().await;
+    setup_park_tenant(&s, "acme.test").await;
+    let base = "/api/v1/tenants/acme.test/call-park-groups";
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!((st, list), (StatusCode::OK, json!({"items": []})));
+    let (st, sales) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(json!({"name": " Sales ", "members": ["103", "101"],
+                    "recall": {"recall_to": "RING_GROUP_ONLY", "ring_group": "600", "recall_time_s": 30}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{sales}");
+    assert_eq!(sales["name"], "Sales");
+    assert_eq!(sales["members"], json!(["103", "101"]));
+    let mut want_recall = default_park_settings()["recall"].clone();
+    want_recall["recall_to"] = json!("RING_GROUP_ONLY");
+    want_recall["ring_group"] = json!("600");
+    want_recall["recall_time_s"] = json!(30);
+    assert_eq!(sales["recall"], want_recall);
+    let id = sales["id"].as_str().unwrap().to_string();
+    let (st, admin) = call(&s, "POST", base, ADMIN, Some(json!({"name": "admin"}))).await;
+    assert_eq!(st, StatusCode::CREATED, "{admin}");
+    assert_eq!(
+        (&admin["members"], &admin["recall"]),
+        (&json!([]), &Value::Null)
+    );
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let names: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("admin"), json!("Sales")]);
+    let item = format!("{base}/{id}");
+    let (st, got) = call(&s, "GET", &item, ADMIN, None).await;
+    assert_eq!((st, &got), (StatusCode::OK, &sales));
+    // PATCH: members replaced, the rest kept.
+    let (st, p) = call(
+        &s,
+        "PATCH",
+        &item,
+        ADMIN,
+        Some(json!({"members": ["102", "103", "104"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["members"], json!(["102", "103", "104"]));
+    assert_eq!((&p["name"], &p["recall"]), (&json!("Sales"), &want_recall));
+    assert_eq!(p["created_at"], sales["created_at"]);
+    // recall replaces the override as a whole; null drops it.
+    let (st, p) = call(
+        &s,
+        "PATCH",
+        &item,
+        ADMIN,
+        Some(json!({"recall": {"ring_s": 10}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    let mut r = default_park_settings()["recall"].clone();
+    r["ring_s"] = json!(10);
+    assert_eq!(p["recall"], r);
+    let (st, p) = call(
+        &s,
+        "PATCH",
+        &item,
+        ADMIN,
+        Some(json!({"recall": null, "name": "SALES"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!((&p["recall"], &p["name"]), (&Value::Null, &json!("SALES")));
+    assert_eq!(p["members"], json!(["102", "103", "104"]));
+    let (st, _) = call(&s, "DELETE", &item, ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    for m in ["GET", "DELETE"] {
+        let (st, e) = call(&s, m, &item, ADMIN, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{m}");
+        assert_eq!(e["error"]["message"], "park group not found");
+    }
+    let (st, _) = call(&s, "PATCH", &item, ADMIN, Some(json!({"name": "x"}))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Its members are free again.
+    let (st, _) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(json!({"name": "Sales", "members": ["102"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    // Deleting the tenant takes its groups along.
+    let (st, _) = call(&s, "DELETE", "/api/v1/tenants/acme.test", ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    setup_ring_tenant(&s, "acme.test", &[]).await;
+    let (_, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!(list["items"], json!([]));
+    let (_, got) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/acme.test/call-park",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(got, default_park_settings());
+}
+
+#[tokio::test]
+async fn call_park_group_validation_and_clashes() {
+    let s = state().await;
+    setup_park_tenant(&s, "acme.test").await;
+    setup_park_tenant(&s, "other.test").await;
+    call(
+        &s,
+        "POST",
+        "/api/v1/tenants/other.test/extensions",
+        ADMIN,
+        Some(json!({"number": "200", "password": "pass-long-enough"})),
+    )
+    .await;
+    let base = "/api/v1/tenants/acme.test/call-park-groups";
+    let (st, sales) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(json!({"name": "Sales", "members": ["101", "102"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    let ok = json!({"name": "Support", "members": ["103"]});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    for (body, field) in [
+        (json!({"members": ["103"]}), "name"),
+        (with("name", json!("")), "name"),
+        (with("name", json!("  ")), "name"),
+        (with("name", json!("x".repeat(65))), "name"),
+        (with("name", json!(5)), "name"),
+        (with("members", json!("103")), "members"),
+        (with("members", json!([103])), "members"),
+        (with("members", json!(["103", "103"])), "members"),
+        (with("members", json!(["*68"])), "members"),
+        (with("members", json!(["109"])), "members"),
+        (with("members", json!(["200"])), "members"),
+        (with("members", json!(["600"])), "members"),
+        (
+            with(
+                "members",
+                json!((0..101).map(|i| format!("5{i}")).collect::<Vec<_>>()),
+            ),
+            "members",
+        ),
+        (with("recall", json!(5)), "recall"),
+        (
+            with("recall", json!({"recall_to": "RING_GROUP_ONLY"})),
+            "recall.ring_group",
+        ),
+        (
+            with("recall", json!({"final_destination": "200"})),
+            "recall.final_destination",
+        ),
+        (
+            with("recall", json!({"max_recall_attempts": 0})),
+            "recall.max_recall_attempts",
+        ),
+        (with("recall", json!({"x": 1})), "recall.x"),
+        (with("recall_to", json!("NUMBER")), "recall_to"),
+    ] {
+        let (st, e) = call(&s, "POST", base, ADMIN, Some(body.clone())).await;
+        assert_eq!(
+            error_field(st, &e),
+            (unprocessable, json!(field)),
+            "{body}: {e}"
+        );
+    }
+    // Unknown and foreign members are named.
+    for bad in ["109", "200"] {
+        let (_, e) = call(
+            &s,
+            "POST",
+            base,
+            ADMIN,
+            Some(with("members", json!(["103", bad]))),
+        )
+        .await;
+        assert!(e["error"]["message"].as_str().unwrap().contains(bad), "{e}");
+    }
+    // 409: the name, ignoring case; a member of another group, named with the group.
+    let (st, e) = call(&s, "POST", base, ADMIN, Some(with("name", json!("sALES")))).await;
+    assert_eq!(error_field(st, &e), (StatusCode::CONFLICT, json!("name")));
+    let (st, e) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(with("members", json!(["103", "102"]))),
+    )
+    .await;
+    assert_eq!(
+        error_field(st, &e),
+        (StatusCode::CONFLICT, json!("members"))
+    );
+    let m = e["error"]["message"].as_str().unwrap();
+    assert!(m.contains("102") && m.contains("Sales"), "{m}");
+    assert_eq!(e["error"]["code"], "conflict");
+    // Another tenant may use the same name and numbers.
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/other.test/call-park-groups",
+        ADMIN,
+        Some(json!({"name": "sales", "members": ["101", "102"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, support) = call(&s, "POST", base, ADMIN, Some(ok.clone())).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let item = format!("{base}/{}", support["id"].as_str().unwrap());
+    for (body, status, field) in [
+        (json!({"name": "SALES"}), StatusCode::CONFLICT, "name"),
+        (
+            json!({"members": ["103", "101"]}),
+            StatusCode::CONFLICT,
+            "members",
+        ),
+        (json!({"members": ["103", "109"]}), unprocessable, "members"),
+        (
+            json!({"name": null, "members": null, "recall": {"ring_s": 1}}),
+            unprocessable,
+            "recall.ring_s",
+        ),
+        (json!({"id": "x"}), unprocessable, "id"),
+    ] {
+        let (st, e) = call(&s, "PATCH", &item, ADMIN, Some(body.clone())).await;
+        assert_eq!(error_field(st, &e), (status, json!(field)), "{body}: {e}");
+    }
+    let (st, _) = call(&s, "POST", base, ADMIN, Some(json!("x"))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    // Refusals changed nothing; renaming to its own name in another case is fine.
+    let (_, g) = call(&s, "GET", &item, ADMIN, None).await;
+    assert_eq!(g, support);
+    let (st, g) = call(&s, "PATCH", &item, ADMIN, Some(json!({"name": "SUPPORT"}))).await;
+    assert_eq!((st, g["name"].clone()), (StatusCode::OK, json!("SUPPORT")));
+    let sales_item = format!("{base}/{}", sales["id"].as_str().unwrap());
+    let (_, g) = call(&s, "GET", &sales_item, ADMIN, None).await;
+    assert_eq!(g["members"], json!(["101", "102"]));
+}
+
+#[tokio::test]
+async fn call_park_is_confined_to_its_tenant() {
+    let s = state().await;
+    setup_park_tenant(&s, "a.test").await;
+    setup_park_tenant(&s, "b.test").await;
+    let (st, g) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/b.test/call-park-groups",
+        ADMIN,
+        Some(json!({"name": "B", "members": ["101"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let b_group = g["id"].as_str().unwrap().to_string();
+    let b_id = tenant_id(&s, "b.test");
+    s.store
+        .append_park_events(&[park_event(&b_id, "b1", 1_000, "parked")])
+        .await
+        .unwrap();
+    let a = tenant_token(&s, "a.test").await;
+    let a = Some(a.as_str());
+    let settings = {
+        let mut b = default_park_settings();
+        b.as_object_mut().unwrap().remove("updated_at");
+        b
+    };
+    for (m, p, body) in [
+        ("GET", "/api/v1/tenants/b.test/call-park".to_string(), None),
+        (
+            "PUT",
+            "/api/v1/tenants/b.test/call-park".to_string(),
+            Some(settings.clone()),
+        ),
+        (
+            "GET",
+            "/api/v1/tenants/b.test/call-park-groups".to_string(),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/tenants/b.test/call-park-groups".to_string(),
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            "GET",
+            format!("/api/v1/tenants/b.test/call-park-groups/{b_group}"),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/tenants/b.test/call-park-groups/{b_group}"),
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/tenants/b.test/call-park-groups/{b_group}"),
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/tenants/b.test/park-events".to_string(),
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/tenants/b.test/park-events?kind=bogus".to_string(),
+            None,
+        ),
+        // B's group under A's own path is not A's.
+        (
+            "GET",
+            format!("/api/v1/tenants/a.test/call-park-groups/{b_group}"),
+            None,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/tenants/a.test/call-park-groups/{b_group}"),
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/tenants/a.test/call-park-groups/{b_group}"),
+            None,
+        ),
+    ] {
+        let (st, _) = call(&s, m, &p, a, body).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{m} {p}");
+    }
+    // Not even the admin finds B's group under A.
+    let (st, _) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/tenants/a.test/call-park-groups/{b_group}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // A's own work; B is untouched.
+    let (st, _) = call(
+        &s,
+        "PUT",
+        "/api/v1/tenants/a.test/call-park",
+        a,
+        Some(settings),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/a.test/call-park-groups",
+        a,
+        Some(json!({"name": "B", "members": ["101"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (_, list) = call(&s, "GET", "/api/v1/tenants/a.test/park-events", a, None).await;
+    assert_eq!(list, json!({"items": []}));
+    let (_, g) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/tenants/b.test/call-park-groups/{b_group}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!((&g["name"], &g["members"]), (&json!("B"), &json!(["101"])));
+    let (_, got) = call(&s, "GET", "/api/v1/tenants/b.test/call-park", ADMIN, None).await;
+    assert_eq!(got["updated_at"], Value::Null);
+    for p in [
+        "/api/v1/tenants/a.test/call-park",
+        "/api/v1/tenants/a.test/call-park-groups",
+        "/api/v1/tenants/a.test/park-events",
+    ] {
+        let (st, _) = call(&s, "GET", p, None, None).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_extensions_and_ring_groups_updates_call_park() {
+    let s = state().await;
+    setup_park_tenant(&s, "acme.test").await;
+    let settings = "/api/v1/tenants/acme.test/call-park";
+    let mut body = default_park_settings();
+    body.as_object_mut().unwrap().remove("updated_at");
+    body["recall"] = json!({"recall_to": "NUMBER", "recall_number": "102",
+                            "ring_group": "600", "final_destination": "601"});
+    let (st, e) = call(&s, "PUT", settings, ADMIN, Some(body)).await;
+    assert_eq!(st, StatusCode::OK, "{e}");
+    let base = "/api/v1/tenants/acme.test/call-park-groups";
+    let (st, g) = call(
+        &s,
+        "POST",
+        base,
+        ADMIN,
+        Some(json!({"name": "A", "members": ["101", "102", "103"],
+                    "recall": {"recall_to": "PARKER_THEN_RING_GROUP", "ring_group": "600",
+                               "final_destination": "102"}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{g}");
+    let item = format!("{base}/{}", g["id"].as_str().unwrap());
+    let (st, _) = call(
+        &s,
+        "DELETE",
+        "/api/v1/tenants/acme.test/extensions/102",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, got) = call(&s, "GET", settings, ADMIN, None).await;
+    assert_eq!(
+        (
+            &got["recall"]["recall_to"],
+            &got["recall"]["recall_number"],
+            &got["recall"]["ring_group"]
+        ),
+        (&json!("PARKER_ONLY"), &Value::Null, &json!("600"))
+    );
+    let (_, g) = call(&s, "GET", &item, ADMIN, None).await;
+    assert_eq!(g["members"], json!(["101", "103"]));
+    assert_eq!(g["recall"]["final_destination"], Value::Null);
+    assert_eq!(g["recall"]["recall_to"], "PARKER_THEN_RING_GROUP");
+    let (st, _) = call(
+        &s,
+        "DELETE",
+        "/api/v1/tenants/acme.test/ring-groups/600",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, got) = call(&s, "GET", settings, ADMIN, None).await;
+    assert_eq!(got["recall"]["ring_group"], Value::Null);
+    assert_eq!(got["recall"]["final_destination"], "601");
+    let (_, g) = call(&s, "GET", &item, ADMIN, None).await;
+    assert_eq!(
+        (&g["recall"]["recall_to"], &g["recall"]["ring_group"]),
+        (&json!("PARKER_ONLY"), &Value::Null)
+    );
+    let (st, _) = call(
+        &s,
+        "DELETE",
+        "/api/v1/tenants/acme.test/ring-groups/601",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, got) = call(&s, "GET", settings, ADMIN, None).await;
+    assert_eq!(got["recall"]["final_destination"], Value::Null);
+}
+
+fn park_event(tenant_id: &str, id: &str, at_ms: i64, kind: &str) -> orbit_store::ParkEventRecord {
+    orbit_store::ParkEventRecord {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        at_ms,
+        kind: kind.into(),
+        park_id: Some(format!("p-{id}")),
+        extension: "103".into(),
+        call_id: format!("c-{id}"),
+        parker: "101".into(),
+        parked_number: "106".into(),
+        parked_name: "Zoë".into(),
+        detail: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn park_events_newest_first_with_filters() {
+    let s = state().await;
+    setup_ring_tenant(&s, "a.test", &[]).await;
+    setup_ring_tenant(&s, "b.test", &[]).await;
+    let (a_id, b_id) = (tenant_id(&s, "a.test"), tenant_id(&s, "b.test"));
+    let base = "/api/v1/tenants/a.test/park-events";
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!((st, list), (StatusCode::OK, json!({"items": []})));
+    s.store
+        .append_park_events(&[
+            park_event(&a_id, "e1", 1_700_000_001_000, "parked"),
+            orbit_store::ParkEventRecord {
+                detail: "104".into(),
+                ..park_event(&a_id, "e3", 1_700_000_003_000, "retrieved")
+            },
+            orbit_store::ParkEventRecord {
+                extension: "105".into(),
+                parker: "102".into(),
+                park_id: None,
+                detail: "no member available".into(),
+                ..park_event(&a_id, "e2", 1_700_000_002_000, "park_failed")
+            },
+            park_event(&b_id, "other", 1_700_000_002_500, "parked"),
+        ])
+        .await
+        .unwrap();
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ids(&list), ["e3", "e2", "e1"]);
+    assert_eq!(
+        list["items"][1],
+        json!({"id": "e2", "tenant_id": a_id, "at": "2023-11-14T22:13:22.000Z",
+               "kind": "park_failed", "park_id": null, "extension": "105", "call_id": "c-e2",
+               "parker": "102", "parked_number": "106", "parked_name": "Zoë",
+               "detail": "no member available"})
+    );
+    for (query, want) in [
+        ("extension=103", &["e3", "e1"][..]),
+        ("extension=102", &["e2"][..]),
+        ("extension=101", &["e3", "e1"][..]),
+        ("extension=999", &[][..]),
+        ("kind=parked", &["e1"][..]),
+        ("kind=parked,retrieved", &["e3", "e1"][..]),
+        ("kind=ended", &[][..]),
+        ("since=1700000002000", &["e3", "e2"][..]),
+        ("until=1700000002000", &["e1"][..]),
+        // RFC 3339 as the responses write times.
+        ("since=2023-11-14T22:13:22.000Z", &["e3", "e2"][..]),
+        (
+            "since=2023-11-14T22:13:21Z&until=2023-11-14T22:13:23Z",
+            &["e2", "e1"][..],
+        ),
+        ("limit=2", &["e3", "e2"][..]),
+        ("extension=103&kind=retrieved,parked&limit=1", &["e3"][..]),
+    ] {
+        let (st, list) = call(&s, "GET", &format!("{base}?{query}"), ADMIN, None).await;
+        assert_eq!(st, StatusCode::OK, "{query}: {list}");
+        assert_eq!(ids(&list), want, "{query}");
+    }
+    let tok = tenant_token(&s, "b.test").await;
+    let (st, list) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/b.test/park-events",
+        Some(&tok),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, ids(&list)),
+        (StatusCode::OK, vec!["other".to_string()])
+    );
+    // Bad queries: 400 naming the parameter.
+    for (query, field) in [
+        ("kind=bogus", "kind"),
+        ("kind=parked,", "kind"),
+        ("kind=", "kind"),
+        ("kind=parked&kind=ended", "kind"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("since=yesterday", "since"),
+        ("since=-1", "since"),
+        ("until=2023-11-14", "until"),
+        ("since=2000&until=1000", "until"),
+        ("extension=", "extension"),
+        ("park_id=x", "park_id"),
+    ] {
+        let (st, e) = call(&s, "GET", &format!("{base}?{query}"), ADMIN, None).await;
+        assert_eq!(
+            error_field(st, &e),
+            (StatusCode::BAD_REQUEST, json!(field)),
+            "{query}: {e}"
+        );
+        assert_eq!(e["error"]["code"], "invalid_query", "{query}");
+    }
+    // Deleting a tenant deletes its events.
+    let (st, _) = call(&s, "DELETE", "/api/v1/tenants/b.test", ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    setup_ring_tenant(&s, "b.test", &[]).await;
+    let (_, list) = call(&s, "GET", "/api/v1/tenants/b.test/park-events", ADMIN, None).await;
+    assert_eq!(list, json!({"items": []}));
 }

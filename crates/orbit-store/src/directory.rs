@@ -1,10 +1,11 @@
-//! The in-memory copy of tenants, extension credentials and ring groups,
-//! read on every SIP request without a database round trip.
+//! The in-memory copy of tenants, extension credentials, ring groups and
+//! call park settings and groups, read on every SIP request without a
+//! database round trip.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Extension, RingGroup, Tenant};
+use crate::model::{Extension, ParkGroup, ParkSettings, RingGroup, Tenant};
 
 #[derive(Debug, Default, Clone)]
 pub struct Directory {
@@ -12,6 +13,12 @@ pub struct Directory {
     by_domain: HashMap<String, String>,
     extensions: HashMap<(String, String), Arc<Extension>>,
     ring_groups: HashMap<(String, String), Arc<RingGroup>>,
+    /// Tenants that stored park settings; the others have the defaults.
+    park_settings: HashMap<String, Arc<ParkSettings>>,
+    /// By id.
+    park_groups: HashMap<String, Arc<ParkGroup>>,
+    /// (tenant, extension) to the id of the park group it is in.
+    park_group_by_member: HashMap<(String, String), String>,
 }
 
 impl Directory {
@@ -104,6 +111,9 @@ impl Directory {
         }
         self.extensions.retain(|(t, _), _| t != id);
         self.ring_groups.retain(|(t, _), _| t != id);
+        self.park_settings.remove(id);
+        self.park_groups.retain(|_, g| g.tenant_id != id);
+        self.park_group_by_member.retain(|(t, _), _| t != id);
     }
 
     pub(crate) fn put_extension(&mut self, e: Extension) {
@@ -114,5 +124,75 @@ impl Directory {
     pub(crate) fn remove_extension(&mut self, tenant_id: &str, number: &str) {
         self.extensions
             .remove(&(tenant_id.to_string(), number.to_string()));
+    }
+
+    /// The tenant's call park settings: the defaults
+    /// ([`ParkSettings::defaults`], `updated_at` 0) until some are stored.
+    pub fn park_settings(&self, tenant_id: &str) -> Arc<ParkSettings> {
+        self.park_settings
+            .get(tenant_id)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(ParkSettings::defaults(tenant_id)))
+    }
+
+    /// The tenant's park group with this id.
+    pub fn park_group(&self, tenant_id: &str, id: &str) -> Option<Arc<ParkGroup>> {
+        self.park_groups
+            .get(id)
+            .filter(|g| g.tenant_id == tenant_id)
+            .cloned()
+    }
+
+    /// The tenant's park groups, by name (ignoring case).
+    pub fn park_groups(&self, tenant_id: &str) -> Vec<Arc<ParkGroup>> {
+        let mut v: Vec<_> = self
+            .park_groups
+            .values()
+            .filter(|g| g.tenant_id == tenant_id)
+            .cloned()
+            .collect();
+        v.sort_by_cached_key(|g| (g.name.to_lowercase(), g.id.clone()));
+        v
+    }
+
+    /// The park group `extension` is a member of, if any.
+    pub fn park_group_of(&self, tenant_id: &str, extension: &str) -> Option<Arc<ParkGroup>> {
+        let id = self
+            .park_group_by_member
+            .get(&(tenant_id.to_string(), extension.to_string()))?;
+        self.park_groups.get(id).cloned()
+    }
+
+    pub(crate) fn put_park_settings(&mut self, s: ParkSettings) {
+        self.park_settings.insert(s.tenant_id.clone(), Arc::new(s));
+    }
+
+    pub(crate) fn put_park_group(&mut self, g: ParkGroup) {
+        self.remove_park_group(&g.id);
+        for m in &g.members {
+            self.park_group_by_member
+                .insert((g.tenant_id.clone(), m.clone()), g.id.clone());
+        }
+        self.park_groups.insert(g.id.clone(), Arc::new(g));
+    }
+
+    pub(crate) fn apply_park_changes(&mut self, changes: crate::park::ParkChanges) {
+        if let Some(s) = changes.settings {
+            self.put_park_settings(s);
+        }
+        for g in changes.groups {
+            self.put_park_group(g);
+        }
+    }
+
+    pub(crate) fn remove_park_group(&mut self, id: &str) {
+        if let Some(old) = self.park_groups.remove(id) {
+            for m in &old.members {
+                let key = (old.tenant_id.clone(), m.clone());
+                if self.park_group_by_member.get(&key).map(String::as_str) == Some(id) {
+                    self.park_group_by_member.remove(&key);
+                }
+            }
+        }
     }
 }

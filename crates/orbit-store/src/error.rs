@@ -5,6 +5,13 @@ pub enum StoreError {
     /// A uniqueness rule was broken; names the field that clashed.
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// A uniqueness rule was broken; names the field, and the message says
+    /// what the value clashes with.
+    #[error("{message}")]
+    Clash {
+        field: &'static str,
+        message: String,
+    },
     /// A value refers to something that is not there (or to itself); names
     /// the field, and the message names the value.
     #[error("{message}")]

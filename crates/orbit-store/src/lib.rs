@@ -1,7 +1,7 @@
-//! Orbit's store: tenants, extensions, ring groups, API tokens, registrations
-//! and call records in an SQL database (embedded SQLite by default,
-//! PostgreSQL by URL), with an in-memory directory the SIP layer reads
-//! without touching the database.
+//! Orbit's store: tenants, extensions, ring groups, API tokens, registrations,
+//! call records, call park settings and groups and the park event log in an
+//! SQL database (embedded SQLite by default, PostgreSQL by URL), with an
+//! in-memory directory the SIP layer reads without touching the database.
 //!
 //! Every write goes through [`Store`], which updates the database first and
 //! the directory after, so the two never disagree for longer than one call.
@@ -10,6 +10,8 @@ mod calls;
 mod directory;
 mod error;
 mod model;
+mod park;
+mod park_events;
 mod registrations;
 mod ring_groups;
 mod store;
@@ -19,9 +21,17 @@ pub use calls::{DEFAULT_CALL_RECORDS, MAX_CALL_RECORDS};
 pub use directory::Directory;
 pub use error::StoreError;
 pub use model::{
-    ActiveCall, ActiveCalls, Binding, CallRecord, CallRecordQuery, Extension, NoCalls, RingGroup,
-    RingGroupPatch, RingGroupSpec, RingStrategy, Tenant, Token,
+    ActiveCall, ActiveCalls, Binding, CallRecord, CallRecordQuery, Extension, NoCalls,
+    ParkEventQuery, ParkEventRecord, ParkGroup, ParkGroupPatch, ParkGroupSpec, ParkSettings,
+    ParkSettingsSpec, RecallSettings, RecallTo, RingGroup, RingGroupPatch, RingGroupSpec,
+    RingStrategy, Tenant, Token,
 };
+pub use park::{
+    is_display_prefix, is_feature_code, MAX_DISPLAY_PREFIX, MAX_PARKED_PER_EXTENSION,
+    MAX_PARK_GROUP_MEMBERS, MAX_PARK_GROUP_NAME, MAX_RECALL_ATTEMPTS, RECALL_RING_S,
+    RECALL_TIME_S, RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
+};
+pub use park_events::{DEFAULT_PARK_EVENTS, MAX_PARK_EVENTS, PARK_EVENT_KINDS};
 pub use registrations::BindingOp;
 pub use ring_groups::{MAX_RING_GROUP_MEMBERS, RING_TIME_S};
 pub use store::{Store, StoreEvent};

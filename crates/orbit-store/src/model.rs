@@ -180,3 +180,262 @@ impl ActiveCalls for NoCalls {
         Vec::new()
     }
 }
+
+/// Where a parked call goes when nobody retrieves it in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecallTo {
+    /// Ring the extension that parked the call, again after
+    /// `retry_interval_s` while it is busy, unreachable or not answering.
+    #[default]
+    ParkerOnly,
+    /// The parker first, then (after `ring_group_wait_s`) the recall ring
+    /// group; once the ring group is reached, the parker is not rung again.
+    ParkerThenRingGroup,
+    /// The recall ring group only.
+    RingGroupOnly,
+    /// `recall_number`: an extension or a ring group.
+    Number,
+}
+
+impl RecallTo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecallTo::ParkerOnly => "PARKER_ONLY",
+            RecallTo::ParkerThenRingGroup => "PARKER_THEN_RING_GROUP",
+            RecallTo::RingGroupOnly => "RING_GROUP_ONLY",
+            RecallTo::Number => "NUMBER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecallTo> {
+        match s {
+            "PARKER_ONLY" => Some(RecallTo::ParkerOnly),
+            "PARKER_THEN_RING_GROUP" => Some(RecallTo::ParkerThenRingGroup),
+            "RING_GROUP_ONLY" => Some(RecallTo::RingGroupOnly),
+            "NUMBER" => Some(RecallTo::Number),
+            _ => None,
+        }
+    }
+
+    /// Whether this mode rings `RecallSettings::ring_group`.
+    pub fn uses_ring_group(self) -> bool {
+        matches!(
+            self,
+            RecallTo::ParkerThenRingGroup | RecallTo::RingGroupOnly
+        )
+    }
+}
+
+/// How a parked call that nobody retrieves comes back. Per tenant in
+/// [`ParkSettings`], overridable per [`ParkGroup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecallSettings {
+    /// Seconds from the park to the first recall ([`crate::RECALL_TIME_S`]).
+    pub recall_time_s: u32,
+    pub recall_to: RecallTo,
+    /// For [`RecallTo::Number`] (required there, unused by the other
+    /// modes): an extension or ring group number of the tenant.
+    pub recall_number: Option<String>,
+    /// The recall ring group's number; required by the modes whose
+    /// [`RecallTo::uses_ring_group`] is true, unused by the others.
+    pub ring_group: Option<String>,
+    /// [`RecallTo::ParkerThenRingGroup`]: seconds of recalling the parker
+    /// before the ring group is rung.
+    pub ring_group_wait_s: u32,
+    /// Seconds one recall attempt rings the parker or `recall_number`.
+    pub ring_s: u32,
+    /// Seconds between recall attempts.
+    pub retry_interval_s: u32,
+    /// Attempts before the call goes to `final_destination`.
+    pub max_recall_attempts: u32,
+    /// An extension or ring group number of the tenant; `None` = hang up.
+    pub final_destination: Option<String>,
+    /// Put before the parked caller's name on the recalled phone.
+    pub display_prefix: String,
+}
+
+impl Default for RecallSettings {
+    fn default() -> Self {
+        RecallSettings {
+            recall_time_s: 45,
+            recall_to: RecallTo::ParkerOnly,
+            recall_number: None,
+            ring_group: None,
+            ring_group_wait_s: 20,
+            ring_s: 20,
+            retry_interval_s: 10,
+            max_recall_attempts: 3,
+            final_destination: None,
+            display_prefix: "Recall:".to_string(),
+        }
+    }
+}
+
+impl RecallSettings {
+    /// Drop every reference to `number` (a deleted extension or ring
+    /// group). A mode that loses what it rings falls back to
+    /// [`RecallTo::ParkerOnly`]. Returns whether anything changed.
+    pub(crate) fn forget(&mut self, number: &str) -> bool {
+        let mut changed = false;
+        for slot in [
+            &mut self.recall_number,
+            &mut self.ring_group,
+            &mut self.final_destination,
+        ] {
+            if slot.as_deref() == Some(number) {
+                *slot = None;
+                changed = true;
+            }
+        }
+        if (self.recall_to.uses_ring_group() && self.ring_group.is_none())
+            || (self.recall_to == RecallTo::Number && self.recall_number.is_none())
+        {
+            self.recall_to = RecallTo::ParkerOnly;
+        }
+        changed
+    }
+}
+
+/// A tenant's call park settings. A tenant that never stored any has
+/// [`ParkSettings::defaults`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkSettings {
+    pub tenant_id: String,
+    pub enabled: bool,
+    /// Feature codes: `*` or `#` and 1 to 6 digits; the three differ and
+    /// none is a prefix of another.
+    pub park_code: String,
+    pub group_park_code: String,
+    pub retrieve_code: String,
+    /// Tell the parker too when a group park lands on another member.
+    pub notify_parker: bool,
+    /// Calls parked on one extension at once ([`crate::MAX_PARKED_PER_EXTENSION`]).
+    pub max_parked_per_extension: u32,
+    pub recall: RecallSettings,
+    /// Unix ms of the last change; 0 = never stored (the defaults).
+    pub updated_at: i64,
+}
+
+impl ParkSettings {
+    /// What a tenant has before anyone sets its park settings.
+    pub fn defaults(tenant_id: &str) -> ParkSettings {
+        ParkSettings::from_spec(tenant_id, ParkSettingsSpec::default(), 0)
+    }
+
+    pub(crate) fn from_spec(tenant_id: &str, spec: ParkSettingsSpec, updated_at: i64) -> Self {
+        ParkSettings {
+            tenant_id: tenant_id.to_string(),
+            enabled: spec.enabled,
+            park_code: spec.park_code,
+            group_park_code: spec.group_park_code,
+            retrieve_code: spec.retrieve_code,
+            notify_parker: spec.notify_parker,
+            max_parked_per_extension: spec.max_parked_per_extension,
+            recall: spec.recall,
+            updated_at,
+        }
+    }
+}
+
+/// The fields of [`ParkSettings`] a writer sets; `Default` gives the
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkSettingsSpec {
+    pub enabled: bool,
+    pub park_code: String,
+    pub group_park_code: String,
+    pub retrieve_code: String,
+    pub notify_parker: bool,
+    pub max_parked_per_extension: u32,
+    pub recall: RecallSettings,
+}
+
+impl Default for ParkSettingsSpec {
+    fn default() -> Self {
+        ParkSettingsSpec {
+            enabled: true,
+            park_code: "*68".to_string(),
+            group_park_code: "*58".to_string(),
+            retrieve_code: "*88".to_string(),
+            notify_parker: false,
+            max_parked_per_extension: 10,
+            recall: RecallSettings::default(),
+        }
+    }
+}
+
+/// A call park group: group park hunts its members in order and parks on
+/// the first available one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkGroup {
+    /// Generated (a UUID without hyphens).
+    pub id: String,
+    pub tenant_id: String,
+    /// Unique within the tenant, ignoring case.
+    pub name: String,
+    /// Extension numbers of the tenant in hunting order, no duplicates;
+    /// an extension is in at most one park group of its tenant.
+    pub members: Vec<String>,
+    /// Replaces the tenant's recall settings for calls parked through this
+    /// group; `None` = the tenant's.
+    pub recall: Option<RecallSettings>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The fields of a new park group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParkGroupSpec {
+    pub name: String,
+    pub members: Vec<String>,
+    pub recall: Option<RecallSettings>,
+}
+
+/// A change to a park group: `None` keeps a field; `members` is replaced
+/// as a whole; `recall: Some(None)` drops the override.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParkGroupPatch {
+    pub name: Option<String>,
+    pub members: Option<Vec<String>>,
+    pub recall: Option<Option<RecallSettings>>,
+}
+
+/// One entry of the park event log, as the park engine writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkEventRecord {
+    /// Unique; appending an id that is stored already does nothing.
+    pub id: String,
+    pub tenant_id: String,
+    /// Unix ms.
+    pub at_ms: i64,
+    /// One of [`crate::PARK_EVENT_KINDS`].
+    pub kind: String,
+    /// The parked call's id in the park engine, if it got one.
+    pub park_id: Option<String>,
+    /// The extension the call is (or was to be) parked on.
+    pub extension: String,
+    pub call_id: String,
+    /// The extension that parked the call.
+    pub parker: String,
+    /// The parked party.
+    pub parked_number: String,
+    pub parked_name: String,
+    /// The reason, who retrieved or answered, or where the recall went.
+    pub detail: String,
+}
+
+/// Which park events [`crate::Store::park_events`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParkEventQuery {
+    /// Matches `extension` or `parker`.
+    pub extension: Option<String>,
+    /// `at_ms >= since_ms`.
+    pub since_ms: Option<i64>,
+    /// `at_ms < until_ms`.
+    pub until_ms: Option<i64>,
+    /// Any of these kinds; empty = all.
+    pub kinds: Vec<String>,
+    /// At most this many, capped to [`crate::MAX_PARK_EVENTS`]; 0 means
+    /// [`crate::DEFAULT_PARK_EVENTS`].
+    pub limit: u32,
+}

@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 use crate::error::StoreError;
 use crate::model::{RingGroup, RingGroupPatch, RingGroupSpec};
 use crate::now_ms;
+use crate::park::write_park_changes;
 use crate::store::{conflict, Store};
 
 /// At most this many members per ring group.
@@ -150,8 +151,12 @@ impl Store {
             .collect()
     }
 
-    /// Delete a ring group; other groups' `no_answer_destination` naming it
-    /// becomes null in the same transaction.
+    /// Delete a ring group; in the same transaction other groups'
+    /// `no_answer_destination` naming it becomes null, and so do the park
+    /// recall settings' `ring_group`, `recall_number` and
+    /// `final_destination` naming it (tenant settings and park group
+    /// overrides); a recall mode left without its ring group or number
+    /// falls back to `PARKER_ONLY`.
     pub async fn delete_ring_group(&self, tenant_id: &str, number: &str) -> Result<(), StoreError> {
         let _w = self.writes.lock().await;
         if self.directory().ring_group(tenant_id, number).is_none() {
@@ -159,7 +164,9 @@ impl Store {
         }
         let now = now_ms();
         let touched = self.groups_without(tenant_id, number, now);
+        let park = self.park_without(tenant_id, number, now);
         let mut tx = self.pool.begin().await?;
+        write_park_changes(&mut tx, &park).await?;
         sqlx::query("DELETE FROM ring_group_members WHERE tenant_id = $1 AND ring_group = $2")
             .bind(tenant_id)
             .bind(number)
@@ -182,6 +189,7 @@ impl Store {
             for g in touched {
                 d.put_ring_group(g);
             }
+            d.apply_park_changes(park);
         });
         Ok(())
     }

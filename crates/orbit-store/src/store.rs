@@ -9,6 +9,7 @@ use crate::directory::Directory;
 use crate::error::StoreError;
 use crate::model::{Extension, RingGroup, RingStrategy, Tenant};
 use crate::now_ms;
+use crate::park;
 
 /// Changes other layers must react to (the registrar drops the bindings of
 /// a deleted extension, for one).
@@ -115,6 +116,34 @@ impl Store {
         }
         for g in groups.into_values() {
             dir.put_ring_group(g);
+        }
+        for row in sqlx::query(park::SELECT_SETTINGS)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            dir.put_park_settings(park::settings_of(&row)?);
+        }
+        let mut park_groups = std::collections::HashMap::new();
+        for row in sqlx::query(park::SELECT_GROUPS)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let g = park::group_of(&row)?;
+            park_groups.insert(g.id.clone(), g);
+        }
+        for row in sqlx::query(
+            "SELECT park_group, extension FROM park_group_members ORDER BY park_group, position",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let id: String = row.try_get(0)?;
+            if let Some(g) = park_groups.get_mut(&id) {
+                g.members.push(row.try_get(1)?);
+            }
+        }
+        for g in park_groups.into_values() {
+            dir.put_park_group(g);
         }
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = dir;
         Ok(())
@@ -231,6 +260,10 @@ impl Store {
             "DELETE FROM registrations WHERE tenant_id = $1",
             "DELETE FROM api_tokens WHERE tenant_id = $1",
             "DELETE FROM call_records WHERE tenant_id = $1",
+            "DELETE FROM park_events WHERE tenant_id = $1",
+            "DELETE FROM park_group_members WHERE tenant_id = $1",
+            "DELETE FROM park_groups WHERE tenant_id = $1",
+            "DELETE FROM park_settings WHERE tenant_id = $1",
             "DELETE FROM ring_group_members WHERE tenant_id = $1",
             "DELETE FROM ring_groups WHERE tenant_id = $1",
             "DELETE FROM extensions WHERE tenant_id = $1",
@@ -325,8 +358,10 @@ impl Store {
     }
 
     /// Delete an extension with its registrations; in the same transaction
-    /// it leaves every ring group's members, and a `no_answer_destination`
-    /// naming it becomes null.
+    /// it leaves every ring group's and park group's members, and a
+    /// `no_answer_destination`, `recall_number` or `final_destination`
+    /// naming it becomes null (a `NUMBER` recall then falls back to
+    /// `PARKER_ONLY`).
     pub async fn delete_extension(&self, tenant_id: &str, number: &str) -> Result<(), StoreError> {
         let _w = self.writes.lock().await;
         if self.directory().extension(tenant_id, number).is_none() {
@@ -334,7 +369,9 @@ impl Store {
         }
         let now = now_ms();
         let touched = self.groups_without(tenant_id, number, now);
+        let park = self.park_without(tenant_id, number, now);
         let mut tx = self.pool.begin().await?;
+        park::write_park_changes(&mut tx, &park).await?;
         for sql in [
             "DELETE FROM registrations WHERE tenant_id = $1 AND extension = $2",
             "DELETE FROM ring_group_members WHERE tenant_id = $1 AND extension = $2",
@@ -367,6 +404,7 @@ impl Store {
             for g in touched {
                 d.put_ring_group(g);
             }
+            d.apply_park_changes(park);
         });
         let _ = self.events.send(StoreEvent::ExtensionDeleted {
             tenant_id: tenant_id.to_string(),

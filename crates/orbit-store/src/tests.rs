@@ -722,3 +722,918 @@ fn transfers_json() {
         assert_eq!(decode_strings(bad), None, "{bad:?}");
     }
 }
+
+// ---- call park ----
+
+use crate::{
+    ParkEventQuery, ParkEventRecord, ParkGroup, ParkGroupPatch, ParkGroupSpec, ParkSettings,
+    ParkSettingsSpec, RecallSettings, RecallTo,
+};
+
+async fn count(store: &Store, table: &str) -> i64 {
+    sqlx::Row::get(
+        &sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&store.pool)
+            .await
+            .unwrap(),
+        0,
+    )
+}
+
+/// A tenant with extensions 101..=105 and ring groups 600 (members 101,
+/// 102) and 601.
+async fn park_tenant(store: &Store, domain: &str) -> String {
+    let t = store.create_tenant(domain, domain).await.unwrap();
+    for n in ["101", "102", "103", "104", "105"] {
+        store
+            .create_extension(&t.id, n, "", "secret-xyz")
+            .await
+            .unwrap();
+    }
+    store
+        .create_ring_group(&t.id, spec("600", &["101", "102"]))
+        .await
+        .unwrap();
+    store
+        .create_ring_group(&t.id, spec("601", &[]))
+        .await
+        .unwrap();
+    t.id
+}
+
+fn invalid_field<T: std::fmt::Debug>(r: Result<T, StoreError>) -> (&'static str, String) {
+    match r {
+        Err(StoreError::Invalid { field, message }) => (field, message),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn group_spec(name: &str, members: &[&str]) -> ParkGroupSpec {
+    ParkGroupSpec {
+        name: name.into(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+        recall: None,
+    }
+}
+
+#[tokio::test]
+async fn park_settings_default_then_stored_and_survive_reopen() {
+    let (store, dir) = open().await;
+    let t = park_tenant(&store, "acme.test").await;
+    // Nothing stored: the defaults, also for a tenant the directory does not know.
+    let d = store.directory().park_settings(&t);
+    assert_eq!(*d, ParkSettings::defaults(&t));
+    assert_eq!(
+        (
+            d.enabled,
+            d.park_code.as_str(),
+            d.group_park_code.as_str(),
+            d.retrieve_code.as_str(),
+            d.notify_parker,
+            d.max_parked_per_extension,
+            d.updated_at
+        ),
+        (true, "*68", "*58", "*88", false, 10, 0)
+    );
+    assert_eq!(
+        d.recall,
+        RecallSettings {
+            recall_time_s: 45,
+            recall_to: RecallTo::ParkerOnly,
+            recall_number: None,
+            ring_group: None,
+            ring_group_wait_s: 20,
+            ring_s: 20,
+            retry_interval_s: 10,
+            max_recall_attempts: 3,
+            final_destination: None,
+            display_prefix: "Recall:".into(),
+        }
+    );
+    assert_eq!(count(&store, "park_settings").await, 0);
+    let spec = ParkSettingsSpec {
+        enabled: false,
+        park_code: "#7".into(),
+        group_park_code: "*580000".into(),
+        retrieve_code: "*89".into(),
+        notify_parker: true,
+        max_parked_per_extension: 100,
+        recall: RecallSettings {
+            recall_time_s: 900,
+            recall_to: RecallTo::ParkerThenRingGroup,
+            recall_number: Some("103".into()),
+            ring_group: Some("600".into()),
+            ring_group_wait_s: 300,
+            ring_s: 5,
+            retry_interval_s: 1,
+            max_recall_attempts: 20,
+            final_destination: Some("601".into()),
+            display_prefix: "Zurück ↩ \u{e9}".into(),
+        },
+    };
+    let s = store.put_park_settings(&t, spec.clone()).await.unwrap();
+    assert!(s.updated_at > 0);
+    assert_eq!(*store.directory().park_settings(&t), s);
+    // A second put replaces the row.
+    let s2 = store
+        .put_park_settings(
+            &t,
+            ParkSettingsSpec {
+                enabled: true,
+                ..spec
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(count(&store, "park_settings").await, 1);
+    drop(store);
+    let url = format!("sqlite://{}?mode=rwc", dir.path.join("orbit.db").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(*again.directory().park_settings(&t), s2);
+    assert!(matches!(
+        again
+            .put_park_settings("no-such-tenant", ParkSettingsSpec::default())
+            .await,
+        Err(StoreError::NotFound("tenant"))
+    ));
+}
+
+#[tokio::test]
+async fn park_settings_rules_name_the_field() {
+    let (store, _dir) = open().await;
+    let t = park_tenant(&store, "acme.test").await;
+    let u = park_tenant(&store, "other.test").await;
+    store.create_ring_group(&u, spec("700", &[])).await.unwrap();
+    store
+        .create_extension(&u, "200", "", "secret-xyz")
+        .await
+        .unwrap();
+    let codes = |p: &str, g: &str, r: &str| ParkSettingsSpec {
+        park_code: p.into(),
+        group_park_code: g.into(),
+        retrieve_code: r.into(),
+        ..Default::default()
+    };
+    let recall = |r: RecallSettings| ParkSettingsSpec {
+        recall: r,
+        ..Default::default()
+    };
+    let base = RecallSettings::default();
+    let cases: Vec<(ParkSettingsSpec, &str)> = vec![
+        (codes("68", "*58", "*88"), "park_code"),
+        (codes("*", "*58", "*88"), "park_code"),
+        (codes("*1234567", "*58", "*88"), "park_code"),
+        (codes("*6a", "*58", "*88"), "park_code"),
+        (codes("*68", "#", "*88"), "group_park_code"),
+        (codes("*68", "*58", "**88"), "retrieve_code"),
+        // Equal, or one the beginning of another (either way round).
+        (codes("*68", "*68", "*88"), "group_park_code"),
+        (codes("*6", "*68", "*88"), "group_park_code"),
+        (codes("*68", "*6", "*88"), "group_park_code"),
+        (codes("*68", "*58", "*681"), "retrieve_code"),
+        (codes("*68", "*58", "*5"), "retrieve_code"),
+        (
+            ParkSettingsSpec {
+                max_parked_per_extension: 0,
+                ..Default::default()
+            },
+            "max_parked_per_extension",
+        ),
+        (
+            ParkSettingsSpec {
+                max_parked_per_extension: 101,
+                ..Default::default()
+            },
+            "max_parked_per_extension",
+        ),
+        (
+            recall(RecallSettings {
+                recall_time_s: 0,
+                ..base.clone()
+            }),
+            "recall.recall_time_s",
+        ),
+        (
+            recall(RecallSettings {
+                recall_time_s: 901,
+                ..base.clone()
+            }),
+            "recall.recall_time_s",
+        ),
+        (
+            recall(RecallSettings {
+                ring_group_wait_s: 4,
+                ..base.clone()
+            }),
+            "recall.ring_group_wait_s",
+        ),
+        (
+            recall(RecallSettings {
+                ring_s: 301,
+                ..base.clone()
+            }),
+            "recall.ring_s",
+        ),
+        (
+            recall(RecallSettings {
+                retry_interval_s: 0,
+                ..base.clone()
+            }),
+            "recall.retry_interval_s",
+        ),
+        (
+            recall(RecallSettings {
+                max_recall_attempts: 21,
+                ..base.clone()
+            }),
+            "recall.max_recall_attempts",
+        ),
+        (
+            recall(RecallSettings {
+                display_prefix: "x".repeat(17),
+                ..base.clone()
+            }),
+            "recall.display_prefix",
+        ),
+        (
+            recall(RecallSettings {
+                display_prefix: "a\"b".into(),
+                ..base.clone()
+            }),
+            "recall.display_prefix",
+        ),
+        (
+            recall(RecallSettings {
+                display_prefix: "a\nb".into(),
+                ..base.clone()
+            }),
+            "recall.display_prefix",
+        ),
+        // The ring group modes need a ring group; NUMBER needs a number.
+        (
+            recall(RecallSettings {
+                recall_to: RecallTo::ParkerThenRingGroup,
+                ..base.clone()
+            }),
+            "recall.ring_group",
+        ),
+        (
+            recall(RecallSettings {
+                recall_to: RecallTo::RingGroupOnly,
+                recall_number: Some("600".into()),
+                ..base.clone()
+            }),
+            "recall.ring_group",
+        ),
+        (
+            recall(RecallSettings {
+                recall_to: RecallTo::Number,
+                ring_group: Some("600".into()),
+                ..base.clone()
+            }),
+            "recall.recall_number",
+        ),
+        // References: this tenant's, of the right kind.
+        (
+            recall(RecallSettings {
+                ring_group: Some("101".into()),
+                ..base.clone()
+            }),
+            "recall.ring_group",
+        ),
+        (
+            recall(RecallSettings {
+                ring_group: Some("700".into()),
+                ..base.clone()
+            }),
+            "recall.ring_group",
+        ),
+        (
+            recall(RecallSettings {
+                recall_to: RecallTo::Number,
+                recall_number: Some("200".into()),
+                ..base.clone()
+            }),
+            "recall.recall_number",
+        ),
+        (
+            recall(RecallSettings {
+                final_destination: Some("999".into()),
+                ..base.clone()
+            }),
+            "recall.final_destination",
+        ),
+    ];
+    for (spec, field) in cases {
+        let (f, m) = invalid_field(store.put_park_settings(&t, spec.clone()).await);
+        assert_eq!(f, field, "{spec:?}: {m}");
+        assert!(m.starts_with(field), "{m}");
+    }
+    let (_, m) = invalid_field(store.put_park_settings(&t, codes("*6", "*68", "*88")).await);
+    assert!(m.contains("*6") && m.contains("park_code"), "{m}");
+    // Nothing written by the refusals.
+    assert_eq!(count(&store, "park_settings").await, 0);
+    // Every mode with what it needs; unused fields may stay set.
+    for (mode, number) in [
+        (RecallTo::ParkerOnly, None),
+        (RecallTo::ParkerThenRingGroup, None),
+        (RecallTo::RingGroupOnly, Some("101")),
+        (RecallTo::Number, Some("601")),
+        (RecallTo::Number, Some("105")),
+    ] {
+        let r = RecallSettings {
+            recall_to: mode,
+            ring_group: Some("601".into()),
+            recall_number: number.map(String::from),
+            final_destination: Some("600".into()),
+            display_prefix: String::new(),
+            ..base.clone()
+        };
+        let s = store
+            .put_park_settings(&t, recall(r.clone()))
+            .await
+            .unwrap();
+        assert_eq!(s.recall, r);
+    }
+}
+
+#[tokio::test]
+async fn park_groups_round_trip_keep_member_order_and_survive_reopen() {
+    let (store, dir) = open().await;
+    let t = park_tenant(&store, "acme.test").await;
+    let override_ = RecallSettings {
+        recall_time_s: 30,
+        recall_to: RecallTo::RingGroupOnly,
+        ring_group: Some("600".into()),
+        final_destination: Some("105".into()),
+        display_prefix: "Park:".into(),
+        ..Default::default()
+    };
+    let sales = store
+        .create_park_group(
+            &t,
+            ParkGroupSpec {
+                recall: Some(override_.clone()),
+                ..group_spec("Sales", &["103", "101", "102"])
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sales.members, ["103", "101", "102"]);
+    assert_eq!(sales.recall.as_ref(), Some(&override_));
+    assert_eq!(sales.id.len(), 32);
+    let admin = store
+        .create_park_group(&t, group_spec("admin", &[]))
+        .await
+        .unwrap();
+    let names = |store: &Store| {
+        store
+            .directory()
+            .park_groups(&t)
+            .iter()
+            .map(|g| g.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&store), ["admin", "Sales"]);
+    assert_eq!(
+        store.directory().park_group_of(&t, "101").unwrap().id,
+        sales.id
+    );
+    assert!(store.directory().park_group_of(&t, "104").is_none());
+    assert_eq!(*store.directory().park_group(&t, &sales.id).unwrap(), sales);
+    assert!(store.directory().park_group("other", &sales.id).is_none());
+    // Patch: members replaced as a whole, other fields kept; a change of
+    // case only is the same name.
+    let p = store
+        .update_park_group(
+            &t,
+            &sales.id,
+            ParkGroupPatch {
+                members: Some(vec!["102".into(), "104".into()]),
+                name: Some("SALES".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.members, ["102", "104"]);
+    assert_eq!(p.name, "SALES");
+    assert_eq!(p.recall.as_ref(), Some(&override_));
+    assert_eq!(p.created_at, sales.created_at);
+    assert!(store.directory().park_group_of(&t, "101").is_none());
+    assert_eq!(
+        store.directory().park_group_of(&t, "104").unwrap().id,
+        sales.id
+    );
+    // Drop the override.
+    let p = store
+        .update_park_group(
+            &t,
+            &sales.id,
+            ParkGroupPatch {
+                recall: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.recall, None);
+    assert_eq!(p.members, ["102", "104"]);
+    // A freed extension may join another group.
+    let admin = store
+        .update_park_group(
+            &t,
+            &admin.id,
+            ParkGroupPatch {
+                members: Some(vec!["101".into()]),
+                recall: Some(Some(RecallSettings::default())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let url = format!("sqlite://{}?mode=rwc", dir.path.join("orbit.db").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(*again.directory().park_group(&t, &sales.id).unwrap(), p);
+    assert_eq!(*again.directory().park_group(&t, &admin.id).unwrap(), admin);
+    assert_eq!(
+        again.directory().park_group_of(&t, "101").unwrap().id,
+        admin.id
+    );
+    again.delete_park_group(&t, &admin.id).await.unwrap();
+    assert!(again.directory().park_group(&t, &admin.id).is_none());
+    assert!(again.directory().park_group_of(&t, "101").is_none());
+    assert!(matches!(
+        again.delete_park_group(&t, &admin.id).await,
+        Err(StoreError::NotFound("park group"))
+    ));
+    assert_eq!(count(&again, "park_group_members").await, 2);
+    // The freed extension can go elsewhere.
+    again
+        .create_park_group(&t, group_spec("Front desk", &["101"]))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn park_group_rules() {
+    let (store, _dir) = open().await;
+    let t = park_tenant(&store, "acme.test").await;
+    let u = park_tenant(&store, "other.test").await;
+    store
+        .create_extension(&u, "200", "", "secret-xyz")
+        .await
+        .unwrap();
+    let sales = store
+        .create_park_group(&t, group_spec("Sales", &["101", "102"]))
+        .await
+        .unwrap();
+    // Names are unique per tenant, ignoring case; other tenants may reuse them.
+    for name in ["Sales", "sALES"] {
+        assert!(matches!(
+            store.create_park_group(&t, group_spec(name, &[])).await,
+            Err(StoreError::Conflict("name"))
+        ));
+    }
+    let theirs = store
+        .create_park_group(&u, group_spec("sales", &["101"]))
+        .await
+        .unwrap();
+    // An extension is in at most one group: 409 naming it and the group.
+    match store
+        .create_park_group(&t, group_spec("Support", &["103", "102"]))
+        .await
+    {
+        Err(StoreError::Clash { field, message }) => {
+            assert_eq!(field, "members");
+            assert!(
+                message.contains("102") && message.contains("Sales"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let support = store
+        .create_park_group(&t, group_spec("Support", &["103"]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .update_park_group(
+                &t,
+                &support.id,
+                ParkGroupPatch {
+                    members: Some(vec!["103".into(), "101".into()]),
+                    ..Default::default()
+                },
+            )
+            .await,
+        Err(StoreError::Clash {
+            field: "members",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store
+            .update_park_group(
+                &t,
+                &support.id,
+                ParkGroupPatch {
+                    name: Some("sales".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+        Err(StoreError::Conflict("name"))
+    ));
+    // Members: this tenant's extensions, no duplicates, at most 100.
+    for (members, needle) in [(vec!["104", "200"], "200"), (vec!["104", "600"], "600")] {
+        let (f, m) = invalid_field(store.create_park_group(&t, group_spec("X", &members)).await);
+        assert_eq!(f, "members");
+        assert!(m.contains(needle), "{m}");
+    }
+    let (f, _) = invalid_field(
+        store
+            .create_park_group(&t, group_spec("X", &["104", "104"]))
+            .await,
+    );
+    assert_eq!(f, "members");
+    let mut many = group_spec("X", &[]);
+    many.members = (0..101).map(|i| format!("9{i}")).collect();
+    assert_eq!(
+        invalid_field(store.create_park_group(&t, many).await).0,
+        "members"
+    );
+    for name in ["", &"x".repeat(65)] {
+        assert_eq!(
+            invalid_field(store.create_park_group(&t, group_spec(name, &[])).await).0,
+            "name"
+        );
+    }
+    // The override follows the settings' rules.
+    let bad = ParkGroupSpec {
+        recall: Some(RecallSettings {
+            recall_to: RecallTo::RingGroupOnly,
+            ..Default::default()
+        }),
+        ..group_spec("X", &["104"])
+    };
+    assert_eq!(
+        invalid_field(store.create_park_group(&t, bad).await).0,
+        "recall.ring_group"
+    );
+    let bad = ParkGroupPatch {
+        recall: Some(Some(RecallSettings {
+            max_recall_attempts: 0,
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    assert_eq!(
+        invalid_field(store.update_park_group(&t, &sales.id, bad).await).0,
+        "recall.max_recall_attempts"
+    );
+    // Another tenant's group is not found.
+    for r in [
+        store
+            .update_park_group(&t, &theirs.id, ParkGroupPatch::default())
+            .await
+            .map(|_| ()),
+        store.delete_park_group(&t, &theirs.id).await,
+    ] {
+        assert!(
+            matches!(r, Err(StoreError::NotFound("park group"))),
+            "{r:?}"
+        );
+    }
+    assert!(matches!(
+        store.create_park_group("nope", group_spec("X", &[])).await,
+        Err(StoreError::NotFound("tenant"))
+    ));
+    // Nothing half-written by the refusals.
+    let groups: Vec<ParkGroup> = store
+        .directory()
+        .park_groups(&t)
+        .iter()
+        .map(|g| (**g).clone())
+        .collect();
+    assert_eq!(groups, [sales, support]);
+    assert_eq!(count(&store, "park_group_members").await, 4);
+}
+
+#[tokio::test]
+async fn deleting_extensions_ring_groups_and_tenants_cleans_park_config() {
+    let (store, dir) = open().await;
+    let t = park_tenant(&store, "acme.test").await;
+    store
+        .put_park_settings(
+            &t,
+            ParkSettingsSpec {
+                recall: RecallSettings {
+                    recall_to: RecallTo::Number,
+                    recall_number: Some("102".into()),
+                    ring_group: Some("600".into()),
+                    final_destination: Some("102".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let to_group = |mode| RecallSettings {
+        recall_to: mode,
+        ring_group: Some("600".into()),
+        recall_number: Some("601".into()),
+        final_destination: Some("600".into()),
+        ..Default::default()
+    };
+    let a = store
+        .create_park_group(
+            &t,
+            ParkGroupSpec {
+                recall: Some(to_group(RecallTo::ParkerThenRingGroup)),
+                ..group_spec("A", &["101", "102", "103"])
+            },
+        )
+        .await
+        .unwrap();
+    let b = store
+        .create_park_group(
+            &t,
+            ParkGroupSpec {
+                recall: Some(to_group(RecallTo::Number)),
+                ..group_spec("B", &["104"])
+            },
+        )
+        .await
+        .unwrap();
+    let untouched = store
+        .create_park_group(&t, group_spec("C", &["105"]))
+        .await
+        .unwrap();
+    // Extension 102: out of group A; settings lose the number, and NUMBER
+    // without a number falls back to PARKER_ONLY.
+    store.delete_extension(&t, "102").await.unwrap();
+    let s = store.directory().park_settings(&t);
+    assert_eq!(s.recall.recall_to, RecallTo::ParkerOnly);
+    assert_eq!(s.recall.recall_number, None);
+    assert_eq!(s.recall.final_destination, None);
+    assert_eq!(s.recall.ring_group.as_deref(), Some("600"));
+    let ga = store.directory().park_group(&t, &a.id).unwrap();
+    assert_eq!(ga.members, ["101", "103"]);
+    assert_eq!(ga.recall, a.recall);
+    assert!(store.directory().park_group_of(&t, "102").is_none());
+    // Ring group 600: cleared everywhere; a ring group mode without its
+    // group falls back to PARKER_ONLY, NUMBER with its number stays.
+    store.delete_ring_group(&t, "600").await.unwrap();
+    let s = store.directory().park_settings(&t);
+    assert_eq!(s.recall.ring_group, None);
+    assert_eq!(s.recall.recall_to, RecallTo::ParkerOnly);
+    let ra = store
+        .directory()
+        .park_group(&t, &a.id)
+        .unwrap()
+        .recall
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (
+            ra.recall_to,
+            ra.ring_group,
+            ra.recall_number.as_deref(),
+            ra.final_destination
+        ),
+        (RecallTo::ParkerOnly, None, Some("601"), None)
+    );
+    let rb = store
+        .directory()
+        .park_group(&t, &b.id)
+        .unwrap()
+        .recall
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (
+            rb.recall_to,
+            rb.ring_group,
+            rb.recall_number.as_deref(),
+            rb.final_destination
+        ),
+        (RecallTo::Number, None, Some("601"), None)
+    );
+    // Ring group 601: B's NUMBER loses its number.
+    store.delete_ring_group(&t, "601").await.unwrap();
+    let rb = store
+        .directory()
+        .park_group(&t, &b.id)
+        .unwrap()
+        .recall
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (rb.recall_to, rb.recall_number),
+        (RecallTo::ParkerOnly, None)
+    );
+    assert_eq!(
+        *store.directory().park_group(&t, &untouched.id).unwrap(),
+        untouched
+    );
+    // The database agrees with the directory.
+    let url = format!("sqlite://{}?mode=rwc", dir.path.join("orbit.db").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(
+        again.directory().park_settings(&t),
+        store.directory().park_settings(&t)
+    );
+    for g in store.directory().park_groups(&t) {
+        assert_eq!(again.directory().park_group(&t, &g.id).unwrap(), g);
+    }
+    drop(again);
+    // Deleting the tenant takes all of it along.
+    store
+        .append_park_events(&[event(&t, "e1", 1_000, "parked", "101")])
+        .await
+        .unwrap();
+    store.delete_tenant(&t).await.unwrap();
+    assert!(store.directory().park_groups(&t).is_empty());
+    assert_eq!(store.directory().park_settings(&t).updated_at, 0);
+    for table in [
+        "park_settings",
+        "park_groups",
+        "park_group_members",
+        "park_events",
+    ] {
+        assert_eq!(count(&store, table).await, 0, "{table}");
+    }
+    let again = Store::open(&url).await.unwrap();
+    assert!(again.directory().park_groups(&t).is_empty());
+}
+
+fn event(tenant_id: &str, id: &str, at_ms: i64, kind: &str, extension: &str) -> ParkEventRecord {
+    ParkEventRecord {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        at_ms,
+        kind: kind.into(),
+        park_id: Some(format!("p-{id}")),
+        extension: extension.into(),
+        call_id: format!("call-{id}"),
+        parker: "101".into(),
+        parked_number: "+4930123".into(),
+        parked_name: "Zoë \"Z\"".into(),
+        detail: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn park_events_round_trip_filter_and_order() {
+    let (store, dir) = open().await;
+    let t = store.create_tenant("Acme", "acme.test").await.unwrap().id;
+    let u = store.create_tenant("Other", "other.test").await.unwrap().id;
+    let events = vec![
+        event(&t, "a", 1_000, "parked", "103"),
+        ParkEventRecord {
+            detail: "104".into(),
+            ..event(&t, "b", 2_000, "retrieved", "103")
+        },
+        ParkEventRecord {
+            parker: "102".into(),
+            park_id: None,
+            detail: "no member available".into(),
+            ..event(&t, "c", 3_000, "park_failed", "105")
+        },
+        // Same time as "c": the id orders them.
+        ParkEventRecord {
+            parker: "104".into(),
+            ..event(&t, "d", 3_000, "parked", "101")
+        },
+        event(&u, "u1", 2_500, "parked", "103"),
+        // A tenant that is gone (or never was): dropped, the rest stored.
+        event("no-such-tenant", "x", 2_600, "parked", "103"),
+    ];
+    store.append_park_events(&events).await.unwrap();
+    store.append_park_events(&[]).await.unwrap();
+    let ids = |v: Vec<ParkEventRecord>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let get = |q: ParkEventQuery| {
+        let store = store.clone();
+        let t = t.clone();
+        async move { ids(store.park_events(&t, &q).await.unwrap()) }
+    };
+    assert_eq!(get(ParkEventQuery::default()).await, ["d", "c", "b", "a"]);
+    assert_eq!(
+        store
+            .park_events(&t, &ParkEventQuery::default())
+            .await
+            .unwrap()[1],
+        events[2]
+    );
+    let ext = |e: &str| ParkEventQuery {
+        extension: Some(e.into()),
+        ..Default::default()
+    };
+    // Parked on, or parked by.
+    assert_eq!(get(ext("103")).await, ["b", "a"]);
+    assert_eq!(get(ext("101")).await, ["d", "b", "a"]);
+    assert_eq!(get(ext("102")).await, ["c"]);
+    assert!(get(ext("10")).await.is_empty());
+    assert_eq!(
+        get(ParkEventQuery {
+            since_ms: Some(2_000),
+            until_ms: Some(3_000),
+            ..Default::default()
+        })
+        .await,
+        ["b"]
+    );
+    assert_eq!(
+        get(ParkEventQuery {
+            kinds: vec!["parked".into(), "park_failed".into()],
+            ..Default::default()
+        })
+        .await,
+        ["d", "c", "a"]
+    );
+    assert_eq!(
+        get(ParkEventQuery {
+            kinds: vec!["parked".into()],
+            extension: Some("101".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await,
+        ["d"]
+    );
+    assert_eq!(
+        ids(store
+            .park_events(&u, &ParkEventQuery::default())
+            .await
+            .unwrap()),
+        ["u1"]
+    );
+    assert!(matches!(
+        store
+            .park_events("no-such-tenant", &ParkEventQuery::default())
+            .await,
+        Err(StoreError::NotFound("tenant"))
+    ));
+    assert_eq!(count(&store, "park_events").await, 5);
+    // Idempotent by id: a retry with other content leaves the stored one.
+    store
+        .append_park_events(&[
+            ParkEventRecord {
+                kind: "ended".into(),
+                ..events[0].clone()
+            },
+            event(&t, "e", 4_000, "ended", "103"),
+            event(&t, "e", 5_000, "abandoned", "103"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        get(ParkEventQuery::default()).await,
+        ["e", "d", "c", "b", "a"]
+    );
+    assert_eq!(
+        store.park_events(&t, &ext("103")).await.unwrap()[0].kind,
+        "ended"
+    );
+    // All or nothing across statements.
+    sqlx::query(
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON park_events WHEN NEW.detail = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'boom'); END",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    let mut batch: Vec<ParkEventRecord> = (0..1100)
+        .map(|i| event(&t, &format!("m{i:04}"), 10_000 + i, "parked", "101"))
+        .collect();
+    batch[1099].detail = "boom".into();
+    assert!(store.append_park_events(&batch).await.is_err());
+    assert_eq!(count(&store, "park_events").await, 6);
+    batch[1099].detail = String::new();
+    store.append_park_events(&batch).await.unwrap();
+    // limit 0 means 100; any limit is capped to 1000.
+    assert_eq!(get(ParkEventQuery::default()).await.len(), 100);
+    let all = get(ParkEventQuery {
+        limit: u32::MAX,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        (all.len(), all[0].as_str(), all[999].as_str()),
+        (1000, "m1099", "m0100")
+    );
+    drop(store);
+    let url = format!("sqlite://{}?mode=rwc", dir.path.join("orbit.db").display());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(
+        again
+            .park_events(&u, &ParkEventQuery::default())
+            .await
+            .unwrap(),
+        vec![events[4].clone()]
+    );
+}
