@@ -201,7 +201,7 @@ pub struct Manager {
 impl Manager {
     /// Start the manager task; returns the call record writer for flushing.
     pub fn spawn(inbox: CallsInbox, cfg: CallConfig, deps: Deps) -> Recorder {
-        let recorder = Recorder::start(deps.store.clone());
+        let recorder = crate::records::call_records(deps.store.clone());
         let mut m = Manager {
             music: deps.music,
             cfg,

@@ -19,6 +19,7 @@ pub struct MusicLibrary {
 #[derive(Default)]
 struct State {
     builtin: Option<Arc<MohPlayer>>,
+    reorder: Option<Arc<MohPlayer>>,
     tenants: HashMap<String, (Arc<MohPlayer>, MusicInfo)>,
 }
 
@@ -83,6 +84,32 @@ impl MusicLibrary {
                 Self::builtin(state)
             }
         }
+    }
+
+    /// The reorder tone (480 + 620 Hz, 250 ms on, 250 ms off): what a phone
+    /// hears for a moment when a feature it asked for (a park) failed.
+    pub fn reorder(&self) -> Arc<MohPlayer> {
+        self.state()
+            .reorder
+            .get_or_insert_with(|| {
+                let samples: Vec<i16> = (0..4000)
+                    .map(|i| {
+                        if i < 2000 {
+                            let t = i as f64 / 8000.0;
+                            let v = (2.0 * std::f64::consts::PI * 480.0 * t).sin()
+                                + (2.0 * std::f64::consts::PI * 620.0 * t).sin();
+                            (v * 6000.0) as i16
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                // Fixed, non-empty samples: this cannot fail.
+                let source = MohSource::from_samples("reorder", &samples)
+                    .unwrap_or_else(|_| MohSource::builtin());
+                Arc::new(MohPlayer::spawn(Arc::new(source)))
+            })
+            .clone()
     }
 
     /// The player for a tenant (inside a tokio runtime); files are read once.

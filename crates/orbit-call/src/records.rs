@@ -1,38 +1,51 @@
-//! Call records leave the call manager through a queue and are appended to
-//! the store in batches by one writer, retried until stored, so a slow or
-//! briefly unavailable database never holds up signalling and a finished
-//! call is not lost.
+//! Records (call records, park events) leave the call manager through a
+//! queue and are appended to the store in batches by one writer, retried
+//! until stored, so a slow or briefly unavailable database never holds up
+//! signalling and nothing finished is lost.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use orbit_store::{CallRecord, Store};
+use orbit_store::{CallRecord, ParkEventRecord, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-enum Job {
-    Record(Box<CallRecord>),
+enum Job<T> {
+    Record(Box<T>),
     Flush(oneshot::Sender<()>),
 }
 
-#[derive(Clone)]
-pub struct Recorder {
-    tx: mpsc::UnboundedSender<Job>,
+type Append<T> = Arc<
+    dyn Fn(Vec<T>) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>> + Send + Sync,
+>;
+
+/// A queue in front of one batched, retried append to the store.
+pub struct Writer<T> {
+    tx: mpsc::UnboundedSender<Job<T>>,
+}
+
+impl<T> Clone for Writer<T> {
+    fn clone(&self) -> Self {
+        Writer {
+            tx: self.tx.clone(),
+        }
+    }
 }
 
 const BATCH: usize = 64;
 
-impl Recorder {
-    pub fn start(store: Store) -> Recorder {
+impl<T: Clone + Send + 'static> Writer<T> {
+    fn start(what: &'static str, append: Append<T>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write(store, rx));
-        Recorder { tx }
+        tokio::spawn(write(what, append, rx));
+        Writer { tx }
     }
 
-    pub fn record(&self, record: CallRecord) {
-        metrics::counter!("orbit_call_records_total", "reason" => record.end_reason.clone())
-            .increment(1);
+    pub fn record(&self, record: T) {
         if self.tx.send(Job::Record(Box::new(record))).is_err() {
-            warn!("call record writer has stopped; record lost");
+            warn!("record writer has stopped; record lost");
         }
     }
 
@@ -45,7 +58,36 @@ impl Recorder {
     }
 }
 
-async fn write(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
+/// Call records, one per finished call.
+pub type Recorder = Writer<CallRecord>;
+/// The park event log.
+pub type ParkLog = Writer<ParkEventRecord>;
+
+pub fn call_records(store: Store) -> Recorder {
+    Writer::start(
+        "call records",
+        Arc::new(move |batch: Vec<CallRecord>| {
+            let store = store.clone();
+            Box::pin(async move { store.append_call_records(&batch).await })
+        }),
+    )
+}
+
+pub fn park_events(store: Store) -> ParkLog {
+    Writer::start(
+        "park events",
+        Arc::new(move |batch: Vec<ParkEventRecord>| {
+            let store = store.clone();
+            Box::pin(async move { store.append_park_events(&batch).await })
+        }),
+    )
+}
+
+async fn write<T: Clone>(
+    what: &'static str,
+    append: Append<T>,
+    mut rx: mpsc::UnboundedReceiver<Job<T>>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiters = Vec::new();
     while let Some(job) = rx.recv().await {
@@ -61,11 +103,11 @@ async fn write(store: Store, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
         let mut delay = Duration::from_millis(100);
         while !batch.is_empty() {
-            match store.append_call_records(&batch).await {
+            match append(batch.clone()).await {
                 Ok(()) => batch.clear(),
                 Err(e) => {
                     // Ids make the append idempotent, so retrying is safe.
-                    warn!(error = %e, records = batch.len(), "storing call records failed; retrying");
+                    warn!(error = %e, records = batch.len(), what, "storing failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }

@@ -61,6 +61,7 @@ impl Manager {
             self.hang_up_leg(l).await;
         }
         self.unpublish(ck);
+        metrics::counter!("orbit_call_records_total", "reason" => reason.to_string()).increment(1);
         self.recorder.record(CallRecord {
             id: call.id.clone(),
             tenant_id: call.tenant.id.clone(),
