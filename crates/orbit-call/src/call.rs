@@ -51,6 +51,8 @@ pub struct Hunt {
 pub enum Heard {
     Other,
     Music,
+    /// The reorder tone, for a moment after a feature failed.
+    Reorder,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,29 @@ pub struct Call {
     pub media: MediaSession,
     pub heard: [Heard; 2],
     pub transfer: Option<Transfer>,
+    /// Parked: the park engine's id, the empty side, any recall ringing.
+    pub parked: Option<Parked>,
+    /// A call to a park code made to consult before an attended transfer:
+    /// what the code asks for.
+    pub consult: Option<crate::codes::Feature>,
+}
+
+/// A parked call as the call layer sees it.
+#[derive(Debug, Clone)]
+pub struct Parked {
+    pub id: u64,
+    /// The side without a party: a retriever or answered recall takes it.
+    pub side: LegId,
+    pub parked_on: String,
+    pub recall: Option<RecallRing>,
+}
+
+/// The phones one recall attempt is ringing.
+#[derive(Debug, Clone)]
+pub struct RecallRing {
+    pub attempt: u32,
+    pub forks: Vec<LegKey>,
+    pub busy: bool,
 }
 
 impl Call {

@@ -3,7 +3,7 @@
 //! ACKs Orbit owes as the caller of each leg.
 
 use crate::answering::with_session_timer;
-use crate::call::{CallKey, CallState, LegKey, LegState, OutInvite};
+use crate::call::{CallKey, CallState, LegKey, LegState, OutInvite, Party};
 use crate::manager::{now_ms, Manager};
 use crate::setup::*;
 use crate::sipmsg::name_addr;
@@ -177,6 +177,9 @@ impl Manager {
             return;
         }
         let busy = matches!(status, 486 | 600 | 603);
+        if self.is_recall_fork(ck, key) {
+            return self.recall_fork_failed(ck, key, busy);
+        }
         let Some(call) = self.calls.get_mut(&ck) else {
             return;
         };
@@ -212,24 +215,70 @@ impl Manager {
             .as_ref()
             .is_some_and(|t| t.hunt.forks.contains(&key));
         let in_hunt = call.state == CallState::Ringing && call.hunt.forks.contains(&key);
+        let in_recall = self.is_recall_fork(ck, key);
         let neg = match sdp_of(msg) {
             Some(Ok(sd)) => negotiate(&sd, &CODECS).ok(),
             _ => None,
         };
-        let Some(neg) = neg.filter(|_| in_transfer || in_hunt) else {
+        let Some(neg) = neg.filter(|_| in_transfer || in_hunt || in_recall) else {
             // A second phone answered too late, or answered without usable
             // media: hang it up; the others keep ringing.
             debug!(leg = key, "answer not taken");
             self.hang_up_leg(key).await;
-            if in_hunt || in_transfer {
+            if in_hunt || in_transfer || in_recall {
                 self.on_fork_failed(key, 488).await;
             }
             return;
         };
+        if in_recall {
+            return self.recall_answered(ck, key, neg).await;
+        }
         if in_transfer {
             return self.transfer_answered(ck, key, neg).await;
         }
         self.answer_call(ck, key, neg).await;
+    }
+
+    /// Send the caller its 200 (SDP for side A, `shown` as the answering
+    /// party), resent until the ACK.
+    pub(crate) async fn answer_leg_a(&mut self, ck: CallKey, shown: Option<Party>) {
+        let Some(call) = self.calls.get_mut(&ck) else {
+            return;
+        };
+        let Some(tx) = call.pending_invite.take() else {
+            return;
+        };
+        let port_a = call.media.local_port(LegId::A);
+        let domain = call.tenant.domain.clone();
+        let Some(a) = call.leg_on(LegId::A).and_then(|k| self.legs.get_mut(&k)) else {
+            return;
+        };
+        if let Some(branch) = &tx.request().via.branch {
+            self.by_branch
+                .remove(&(tx.request().call_id.clone(), branch.clone()));
+        }
+        let Some(a_neg) = a.negotiated.clone() else {
+            return;
+        };
+        let body = a.sdp.render_answer(
+            &LocalMedia::answer(&a_neg, port_a, Direction::SendRecv),
+            &a_neg,
+        );
+        let mut resp = Response::new(200, "OK")
+            .header("Contact", self.cfg.local.contact(a.dialog.peer.transport))
+            .header("Allow", ALLOW)
+            .header("Supported", "replaces, timer");
+        if let Some(p) = shown {
+            resp = resp.header(
+                "P-Asserted-Identity",
+                name_addr(&p.name, &p.number, &domain),
+            );
+        }
+        let se = a.session_expires;
+        let a_key = a.key;
+        resp.body = Some(("application/sdp".into(), body.into()));
+        let resp = with_session_timer(resp, se);
+        self.send_invite_2xx(a_key, tx, &resp).await;
     }
 
     /// `key` answered the call: connect it to the caller.
@@ -248,9 +297,6 @@ impl Manager {
         call.answered_at_ms = Some(now_ms());
         call.media.set_config(LegId::B, LegConfig::from(&neg));
         call.set_leg(LegId::B, Some(key));
-        let tx = call.pending_invite.take();
-        let port_a = call.media.local_port(LegId::A);
-        let domain = call.tenant.domain.clone();
         let Some(leg) = self.legs.get_mut(&key) else {
             return;
         };
@@ -262,35 +308,7 @@ impl Manager {
         for f in others {
             self.cancel_leg(f).await;
         }
-        let Some(tx) = tx else { return };
-        let a_key = self.calls.get(&ck).and_then(|c| c.leg_on(LegId::A));
-        let Some(a) = a_key.and_then(|k| self.legs.get_mut(&k)) else {
-            return;
-        };
-        if let Some(branch) = &tx.request().via.branch {
-            self.by_branch
-                .remove(&(tx.request().call_id.clone(), branch.clone()));
-        }
-        let Some(a_neg) = a.negotiated.clone() else {
-            return;
-        };
-        let body = a.sdp.render_answer(
-            &LocalMedia::answer(&a_neg, port_a, Direction::SendRecv),
-            &a_neg,
-        );
-        let mut resp = Response::new(200, "OK")
-            .header("Contact", self.cfg.local.contact(a.dialog.peer.transport))
-            .header("Allow", ALLOW)
-            .header("Supported", "replaces, timer")
-            .header(
-                "P-Asserted-Identity",
-                name_addr(&callee.name, &callee.number, &domain),
-            );
-        let se = a.session_expires;
-        let a_key = a.key;
-        resp.body = Some(("application/sdp".into(), body.into()));
-        let resp = with_session_timer(resp, se);
-        self.send_invite_2xx(a_key, tx, &resp).await;
+        self.answer_leg_a(ck, Some(callee)).await;
         self.publish(ck);
     }
 }

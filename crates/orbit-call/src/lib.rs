@@ -11,7 +11,8 @@
 //! - [`replaces`]: Replaces parsing and the INVITE with Replaces;
 //! - [`teardown`]: ending calls, what each side hears, RTP timeouts;
 //! - [`dialog`], [`sipmsg`]: dialog state and request text, without I/O;
-//! - [`records`]: call records written to the store.
+//! - [`park`]: call park, driven by the `orbit-park` engine;
+//! - [`records`]: call records and park events written to the store.
 //!
 //! Above it sits the binary; below it the SIP endpoint, the registrar
 //! (who is where), the store (tenants, numbers, records) and the media
@@ -26,6 +27,7 @@ mod hunt;
 mod indialog;
 pub mod manager;
 pub mod music;
+pub mod park;
 pub mod records;
 pub mod replaces;
 pub mod setup;

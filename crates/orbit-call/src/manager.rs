@@ -67,6 +67,12 @@ pub(crate) enum Timer {
     Sweep,
     /// Forget a leg that was cancelled or hung up and never answered.
     Forget(LegKey),
+    /// The park engine's next deadline.
+    Park,
+    /// Recompute what each side hears (after a tone played for a while).
+    Modes(CallKey),
+    /// A consultation call to a park code that no REFER used.
+    ConsultTimeout(CallKey),
 }
 
 /// The handle the rest of Orbit holds: feeds SIP events in, answers the
@@ -193,6 +199,7 @@ pub struct Manager {
     pub(crate) by_dialog: HashMap<(String, String), LegKey>,
     /// (Call-ID, Via branch) of callers' INVITEs still unanswered, for CANCEL.
     pub(crate) by_branch: HashMap<(String, String), LegKey>,
+    pub(crate) park: crate::park::ParkCore,
     timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
     timer_seq: u64,
     next_key: u64,
@@ -202,6 +209,7 @@ impl Manager {
     /// Start the manager task; returns the call record writer for flushing.
     pub fn spawn(inbox: CallsInbox, cfg: CallConfig, deps: Deps) -> Recorder {
         let recorder = crate::records::call_records(deps.store.clone());
+        let park_log = crate::records::park_events(deps.store.clone());
         let mut m = Manager {
             music: deps.music,
             cfg,
@@ -211,6 +219,10 @@ impl Manager {
             auth: deps.auth,
             ports: deps.ports,
             recorder: recorder.clone(),
+            park: crate::park::ParkCore::new(
+                orbit_store::MAX_PARKED_PER_EXTENSION.end().to_owned() as usize,
+                park_log,
+            ),
             shared: inbox.shared,
             events: inbox.rx,
             events_tx: inbox.tx,
@@ -243,6 +255,8 @@ impl Manager {
                 },
                 _ = sleep => self.on_timers().await,
             }
+            // Whatever happened may have given the park engine work.
+            self.drain_park().await;
         }
     }
 
@@ -257,7 +271,9 @@ impl Manager {
                 for k in keys {
                     self.end_call(k, "shutdown", None).await;
                 }
+                self.drain_park().await;
                 self.recorder.flush().await;
+                self.park.log.flush().await;
                 let _ = done.send(());
             }
         }
@@ -281,6 +297,9 @@ impl Manager {
                     self.arm(now + SWEEP_EVERY, Timer::Sweep);
                 }
                 Timer::Forget(leg) => self.forget_leg(leg),
+                Timer::Park => self.on_park_timer(),
+                Timer::Modes(ck) => self.apply_modes(ck),
+                Timer::ConsultTimeout(ck) => self.on_consult_timeout(ck).await,
             }
         }
     }
@@ -374,7 +393,9 @@ impl Manager {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let state = if c.transfer.is_some() {
+        let state = if c.parked.is_some() {
+            "parked"
+        } else if c.transfer.is_some() {
             "transferring"
         } else if c.state == crate::call::CallState::Ringing {
             "ringing"

@@ -2,8 +2,10 @@
 //! ringing the callee's phones in parallel, the first answer winning, and
 //! CANCEL, ring timeouts and the 2xx/ACK handshake.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use orbit_media::Negotiated;
 use orbit_media::{
     negotiate, Codec, LegConfig, LegId, LocalSession, MediaSession, SessionDescription,
 };
@@ -11,9 +13,10 @@ use orbit_registrar::AuthOutcome;
 use orbit_sip::frame::Message;
 use orbit_sip::response::stable_tag;
 use orbit_sip::{Reply, Request, Response, ServerTx};
+use orbit_store::Tenant;
 use tracing::info;
 
-use crate::call::{Call, CallKey, CallState, Heard, Leg, LegKey, LegState, Party};
+use crate::call::{Call, CallKey, CallState, Heard, Hunt, Leg, LegKey, LegState, Party};
 use crate::dialog::Dialog;
 use crate::manager::{now_ms, peer_of, Manager};
 
@@ -151,10 +154,41 @@ impl Manager {
                 .await;
         }
         let number = req.uri.user.clone().unwrap_or_default();
+        if let Some(feature) = self.feature_of(&tenant, &number) {
+            return self
+                .retrieve_by_invite(tx, tenant, caller, feature, sd, neg, se)
+                .await;
+        }
         let Some(hunt) = self.plan(&tenant, &number) else {
             tx.respond(&Response::new(404, "Not Found")).await;
             return;
         };
+        let Some(ck) = self
+            .new_call_for(&tx, tenant, caller, number, &sd, neg, se, hunt)
+            .await
+        else {
+            return;
+        };
+        tx.respond(&Response::new(100, "Trying")).await;
+        self.publish(ck);
+        self.next_step(ck).await;
+    }
+
+    /// A new call for the caller's INVITE `tx`, ringing, with its media
+    /// (or a 503 to the caller when no ports are left).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn new_call_for(
+        &mut self,
+        tx: &ServerTx,
+        tenant: Arc<Tenant>,
+        caller: Party,
+        number: String,
+        sd: &SessionDescription,
+        neg: Negotiated,
+        se: Option<u32>,
+        hunt: Hunt,
+    ) -> Option<CallKey> {
+        let req = tx.request();
         let (a, b) = match (self.ports.allocate(), self.ports.allocate()) {
             (Ok(a), Ok(b)) => (a, b),
             _ => {
@@ -164,7 +198,7 @@ impl Manager {
                         .header("Retry-After", "10"),
                 )
                 .await;
-                return;
+                return None;
             }
         };
         let media = MediaSession::start(a, b);
@@ -173,7 +207,7 @@ impl Manager {
         let call_key = self.next_key();
         let leg_key = self.next_key();
         let local_tag = stable_tag(&req.message);
-        let dialog = Dialog::for_incoming(&req, local_tag.clone(), peer_of(&source));
+        let dialog = Dialog::for_incoming(req, local_tag.clone(), peer_of(tx.source()));
         self.by_dialog
             .insert((req.call_id.clone(), local_tag), leg_key);
         if let Some(branch) = &req.via.branch {
@@ -211,12 +245,12 @@ impl Manager {
                 media,
                 heard: [Heard::Other, Heard::Other],
                 transfer: None,
+                parked: None,
+                consult: None,
             },
         );
         metrics::counter!("orbit_calls_total").increment(1);
-        tx.respond(&Response::new(100, "Trying")).await;
-        self.publish(call_key);
-        self.next_step(call_key).await;
+        Some(call_key)
     }
 
     pub(crate) fn new_leg(

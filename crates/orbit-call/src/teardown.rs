@@ -40,6 +40,10 @@ impl Manager {
             }
         }
         let mut forks = std::mem::take(&mut call.hunt.forks);
+        if let Some(p) = call.parked.take() {
+            forks.extend(p.recall.map(|r| r.forks).unwrap_or_default());
+            self.park_abandoned(ck);
+        }
         let mut transferor = None;
         if let Some(t) = call.transfer.take() {
             forks.extend(t.hunt.forks);

@@ -106,6 +106,11 @@ impl Manager {
             leg.refer_id = Some(cseq);
         }
         self.notify_refer(key, 100, "Trying", false).await;
+        if replaces.is_none() {
+            if let Some(feature) = self.feature_of(&tenant, &target) {
+                return self.park_by_refer(ck, key, feature).await;
+            }
+        }
         match replaces {
             Some(r) => self.attended(ck, key, &tenant, r).await,
             None => self.blind(ck, key, &tenant, &target).await,
@@ -287,6 +292,12 @@ impl Manager {
                 .await;
             return;
         };
+        // The consultation went to a park code: park this call's other party.
+        if let Some(feature) = call2.consult.clone() {
+            self.park_by_refer(ck, transferor, feature).await;
+            self.end_call(ck2, "consult_done", None).await;
+            return;
+        }
         let Some(mover) = call2.leg_on(other(consult_side)) else {
             self.notify_refer(transferor, 481, "Call/Transaction Does Not Exist", true)
                 .await;
