@@ -273,3 +273,160 @@ def test_two_retrievers_at_once_exactly_one_wins(phones_factory, pbx):
             if results[ext]["state"] == "CONFIRMED":
                 p.wait_state(ext, "DISCONNECTED", call=out[ext])
         wait_for(lambda: not calls(pbx), what="no calls left")
+
+
+def parked_calls(pbx):
+    return pbx.api.get(f"/api/v1/tenants/{DOMAIN}/parked-calls").json["items"]
+
+
+def test_api_lists_retrieves_and_hangs_up_parked_calls(phones_factory, pbx, tmp_path):
+    outside = phones(phones_factory, pbx, "106", "105", name="outside")
+    office = phones(phones_factory, pbx, "101", "104", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68103") == 200
+    items = wait_for(lambda: parked_calls(pbx), what="parked call listed")
+    p = items[0]
+    assert (p["parked_on"], p["parked_by"], p["caller"]["number"], p["state"]) == \
+        ("103", "101", "106", "parked"), p
+    assert p["recall_at"] and p["retrieve_number"].startswith("*88*"), p
+    # Retrieve to 104 from the API: 104 rings, answers, talks to 106.
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/parked-calls/{p['id']}/retrieve", {"to": "104"})
+    assert r.status == 202, r
+    inc = office.wait_incoming("104")
+    assert "106" in inc["from"], inc
+    office.answer("104", 200, call=inc["call"])
+    office.wait_media("104", "ACTIVE", call=inc["call"])
+    time.sleep(0.3)
+    w = office.record("104", tmp_path / "104.wav", seconds=1.5, call=inc["call"])
+    assert_tone(w, TONE["106"])
+    assert not parked_calls(pbx)
+    # The API parks a call in progress (the answering party is released) ...
+    live = calls(pbx)
+    assert len(live) == 1, live
+    call_id = live[0]["id"]
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/calls/{call_id}/park", {"on": "102"})
+    assert r.status == 204, r
+    office.wait_state("104", "DISCONNECTED", call=inc["call"])
+    p = wait_for(lambda: parked_calls(pbx), what="parked again")[0]
+    assert p["parked_on"] == "102", p
+    # ... and hangs a parked call up.
+    r = pbx.api.delete(f"/api/v1/tenants/{DOMAIN}/parked-calls/{p['id']}")
+    assert r.status == 204, r
+    outside.wait_state("106", "DISCONNECTED", call=c106)
+    assert pbx.api.delete(f"/api/v1/tenants/{DOMAIN}/parked-calls/{p['id']}").status == 404
+
+
+def test_events_stream_shows_parking_live(phones_factory, pbx):
+    import json
+    import urllib.request
+    got = []
+
+    def listen():
+        req = urllib.request.Request(f"{pbx.http_base}/api/v1/tenants/{DOMAIN}/events",
+                                     headers={"Authorization": f"Bearer {pbx.admin_token}"})
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            for raw in resp:
+                line = raw.decode().strip()
+                if line.startswith("data:"):
+                    got.append(json.loads(line[5:]))
+                    if len(got) >= 2:
+                        return
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", "103", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68103") == 200
+    r = office.call("103", code_uri("*88103"))
+    office.wait_state("103", "CONFIRMED", call=r)
+    t.join(timeout=10)
+    assert [e["kind"] for e in got] == ["parked", "retrieved"], got
+    assert got[0]["extension"] == "103" and got[1]["detail"] == "103", got
+    office.hangup("103", call=r)
+
+
+def test_recall_retries_a_busy_parker(phones_factory, pbx, tmp_path):
+    park_settings(pbx, recall_time_s=2, retry_interval_s=1, ring_s=10)
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68") == 200
+    first = office.wait_incoming("101", timeout=6)
+    t0 = time.monotonic()
+    office.answer("101", 486, call=first["call"])
+    again = office.wait_incoming("101", timeout=6)
+    gap = time.monotonic() - t0
+    assert 0.7 <= gap <= 3.0, gap
+    assert "Recall:" in again["from"], again
+    office.answer("101", 200, call=again["call"])
+    office.wait_media("101", "ACTIVE", call=again["call"])
+    time.sleep(0.3)
+    w = office.record("101", tmp_path / "101.wav", seconds=1.5, call=again["call"])
+    assert_tone(w, TONE["106"])
+    outside.hangup("106", call=c106)
+
+
+def test_recall_reaches_the_ring_group_and_never_reverts(phones_factory, pbx, tmp_path):
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/ring-groups",
+                     {"number": "600", "name": "Reception", "members": ["104", "105"],
+                      "strategy": "ring_all", "ring_time_s": 20})
+    assert r.status == 201, r
+    park_settings(pbx, recall_time_s=2, recall_to="PARKER_THEN_RING_GROUP", ring_group="600",
+                  ring_group_wait_s=5, retry_interval_s=1)
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", name="office")
+    desk = phones(phones_factory, pbx, "104", "105", name="desk")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68") == 200
+    # The parker rings first and does not answer ...
+    recall = office.wait_incoming("101", timeout=6)
+    assert "Recall:" in recall["from"], recall
+    # ... then the ring group: both members ring with the prefix.
+    i104 = desk.wait_incoming("104", timeout=10)
+    i105 = desk.wait_incoming("105", timeout=5)
+    assert "Recall:" in i104["from"], i104
+    office.wait_state("101", "DISCONNECTED", call=recall["call"])
+    desk.answer("105", 200, call=i105["call"])
+    desk.wait_media("105", "ACTIVE", call=i105["call"])
+    desk.wait_state("104", "DISCONNECTED", call=i104["call"])
+    time.sleep(0.3)
+    w = desk.record("105", tmp_path / "105.wav", seconds=1.5, call=i105["call"])
+    assert_tone(w, TONE["106"])
+    ev = wait_for(lambda: park_events(pbx, kind="recall_answered"), what="recall answered")
+    assert ev[0]["detail"] == "105", ev
+    office.expect_no_event("incoming_call", phone="101", timeout=0.5)
+    outside.hangup("106", call=c106)
+
+
+def test_attended_transfer_to_a_park_code_parks(phones_factory, pbx):
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    office.hold("101", call=c101)
+    office.wait_media("101", "LOCAL_HOLD", call=c101)
+    consult = office.call("101", code_uri("*68102"))
+    office.wait_state("101", "CONFIRMED", call=consult)
+    office.xfer_replaces("101", call=c101, other=consult)
+    st = office.wait_event("transfer_status", phone="101", pred=lambda e: e.get("final"))
+    assert st["code"] == 200, st
+    office.wait_state("101", "DISCONNECTED", call=c101)
+    office.wait_state("101", "DISCONNECTED", call=consult)
+    p = wait_for(lambda: parked_calls(pbx), what="parked")[0]
+    assert p["parked_on"] == "102" and p["caller"]["number"] == "106", p
+    outside.hangup("106", call=c106)
+
+
+def test_failed_park_plays_the_reorder_tone_and_keeps_the_call(phones_factory, pbx, tmp_path):
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68999") == 404
+    w = office.record("101", tmp_path / "101.wav", seconds=1.0, call=c101)
+    print("101 after the failed park:", describe(w, TONES + (480, 620)))
+    assert_tone(w, 480, min_fraction=0.3)
+    time.sleep(1.5)
+    w = office.record("101", tmp_path / "101b.wav", seconds=1.0, call=c101)
+    assert_tone(w, TONE["106"])
+    outside.hangup("106", call=c106)

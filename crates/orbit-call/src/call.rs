@@ -108,6 +108,8 @@ pub struct Parked {
     pub side: LegId,
     pub parked_on: String,
     pub recall: Option<RecallRing>,
+    /// Phones rung by the API to take the call (`parked-calls/{id}/retrieve`).
+    pub retrievers: Vec<LegKey>,
 }
 
 /// The phones one recall attempt is ringing.

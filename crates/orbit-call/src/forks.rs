@@ -180,6 +180,9 @@ impl Manager {
         if self.is_recall_fork(ck, key) {
             return self.recall_fork_failed(ck, key, busy);
         }
+        if let Some(p) = self.calls.get_mut(&ck).and_then(|c| c.parked.as_mut()) {
+            p.retrievers.retain(|f| *f != key);
+        }
         let Some(call) = self.calls.get_mut(&ck) else {
             return;
         };
@@ -216,11 +219,12 @@ impl Manager {
             .is_some_and(|t| t.hunt.forks.contains(&key));
         let in_hunt = call.state == CallState::Ringing && call.hunt.forks.contains(&key);
         let in_recall = self.is_recall_fork(ck, key);
+        let in_retrieve = self.is_retriever_fork(ck, key);
         let neg = match sdp_of(msg) {
             Some(Ok(sd)) => negotiate(&sd, &CODECS).ok(),
             _ => None,
         };
-        let Some(neg) = neg.filter(|_| in_transfer || in_hunt || in_recall) else {
+        let Some(neg) = neg.filter(|_| in_transfer || in_hunt || in_recall || in_retrieve) else {
             // A second phone answered too late, or answered without usable
             // media: hang it up; the others keep ringing.
             debug!(leg = key, "answer not taken");
@@ -232,6 +236,9 @@ impl Manager {
         };
         if in_recall {
             return self.recall_answered(ck, key, neg).await;
+        }
+        if in_retrieve {
+            return self.retriever_answered(ck, key, neg).await;
         }
         if in_transfer {
             return self.transfer_answered(ck, key, neg).await;

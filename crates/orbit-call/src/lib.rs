@@ -21,6 +21,7 @@
 mod answering;
 pub mod call;
 pub mod codes;
+mod control;
 pub mod dialog;
 mod forks;
 mod hunt;

@@ -51,6 +51,10 @@ pub(crate) enum Event {
         event: ClientEvent,
     },
     HangupAll(oneshot::Sender<()>),
+    Command(
+        orbit_store::CallCommand,
+        oneshot::Sender<Result<(), orbit_store::CommandError>>,
+    ),
 }
 
 /// Timers the manager arms; each is checked against current state when it
@@ -83,11 +87,26 @@ pub struct Calls {
     shared: Arc<Shared>,
 }
 
-#[derive(Default)]
 pub(crate) struct Shared {
     pub active: Mutex<HashMap<CallKey, ActiveCall>>,
     pub count: AtomicUsize,
     pub draining: AtomicBool,
+    /// Calls parked now, per tenant id, for the API.
+    pub parked: Mutex<HashMap<String, Vec<orbit_store::ParkedCall>>>,
+    /// Park events as they happen, for the API's event stream.
+    pub park_events: tokio::sync::broadcast::Sender<orbit_store::ParkEventRecord>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            active: Mutex::default(),
+            count: AtomicUsize::default(),
+            draining: AtomicBool::default(),
+            parked: Mutex::default(),
+            park_events: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
 }
 
 pub struct CallsInbox {
@@ -156,6 +175,32 @@ impl Calls {
         if self.tx.send(Event::HangupAll(tx)).await.is_ok() {
             let _ = rx.await;
         }
+    }
+}
+
+impl orbit_store::CallControl for Calls {
+    fn parked_calls(&self, tenant_id: &str) -> Vec<orbit_store::ParkedCall> {
+        let map = self.shared.parked.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(tenant_id).cloned().unwrap_or_default()
+    }
+
+    fn command(
+        &self,
+        cmd: orbit_store::CallCommand,
+    ) -> oneshot::Receiver<Result<(), orbit_store::CommandError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(
+            mpsc::error::TrySendError::Full(Event::Command(_, tx))
+            | mpsc::error::TrySendError::Closed(Event::Command(_, tx)),
+        ) = self.tx.try_send(Event::Command(cmd, tx))
+        {
+            let _ = tx.send(Err(orbit_store::CommandError::Unavailable));
+        }
+        rx
+    }
+
+    fn park_events(&self) -> tokio::sync::broadcast::Receiver<orbit_store::ParkEventRecord> {
+        self.shared.park_events.subscribe()
     }
 }
 
@@ -266,6 +311,10 @@ impl Manager {
             Event::Ack(req) => self.on_ack(&req).await,
             Event::Stray(msg) => self.on_stray(&msg).await,
             Event::Response { leg, method, event } => self.on_response(leg, method, event).await,
+            Event::Command(cmd, reply) => {
+                let result = self.on_command(cmd).await;
+                let _ = reply.send(result);
+            }
             Event::HangupAll(done) => {
                 let keys: Vec<CallKey> = self.calls.keys().copied().collect();
                 for k in keys {

@@ -119,12 +119,26 @@ impl Manager {
         transferor: LegKey,
         feature: Feature,
     ) {
+        let _ = self.park_leg(ck, transferor, feature, true).await;
+    }
+
+    /// Park the party across from `transferor` (who is released), as
+    /// `feature` asks. With `via_refer` the transferor hears of it in
+    /// sipfrag NOTIFYs; a failure leaves the call as it was.
+    pub(crate) async fn park_leg(
+        &mut self,
+        ck: CallKey,
+        transferor: LegKey,
+        feature: Feature,
+        via_refer: bool,
+    ) -> Result<(), (u16, &'static str)> {
+        let gone = (481, "Call/Transaction Does Not Exist");
         let Some(call) = self.calls.get(&ck) else {
-            return;
+            return Err(gone);
         };
         let tenant = call.tenant.clone();
         let Some(x) = self.legs.get(&transferor) else {
-            return;
+            return Err(gone);
         };
         let (side, parker) = (x.side, x.party.clone());
         let Some(parked_party) = call
@@ -132,7 +146,9 @@ impl Manager {
             .and_then(|l| self.legs.get(&l))
             .map(|l| l.party.clone())
         else {
-            return self.notify_refer(transferor, 403, "Forbidden", true).await;
+            return self
+                .park_refused(ck, transferor, 403, "Forbidden", via_refer)
+                .await;
         };
         // Decided with the directory read lock held, acted on after it is
         // released (the guard must not live across an await).
@@ -170,7 +186,9 @@ impl Manager {
         let (settings, target, group) = match decided {
             Ok(d) => d,
             Err((status, reason)) => {
-                return self.park_refused(ck, transferor, status, reason).await;
+                return self
+                    .park_refused(ck, transferor, status, reason, via_refer)
+                    .await;
             }
         };
         let recall = group
@@ -202,7 +220,9 @@ impl Manager {
                     .map(|p| p.parked_on)
                     .unwrap_or_default();
                 info!(call = ck, park = id, on = %parked_on, by = %parker.number, "parked");
-                self.notify_refer(transferor, 200, "OK", true).await;
+                if via_refer {
+                    self.notify_refer(transferor, 200, "OK", true).await;
+                }
                 self.hang_up_leg(transferor).await;
                 if let Some(call) = self.calls.get_mut(&ck) {
                     call.set_leg(side, None);
@@ -213,25 +233,37 @@ impl Manager {
                         side,
                         parked_on,
                         recall: None,
+                        retrievers: Vec::new(),
                     });
                 }
                 self.apply_modes(ck);
                 self.publish(ck);
+                Ok(())
             }
             Err(e) => {
                 let (status, reason) = park_failure(&e);
                 info!(call = ck, error = %e, "park refused");
-                self.park_refused(ck, transferor, status, reason).await;
+                self.park_refused(ck, transferor, status, reason, via_refer)
+                    .await
             }
         }
     }
 
     /// Tell the transferor its park failed; it keeps the call and hears
     /// the reorder tone for a moment.
-    async fn park_refused(&mut self, ck: CallKey, transferor: LegKey, status: u16, reason: &str) {
-        self.notify_refer(transferor, status, reason, true).await;
+    async fn park_refused(
+        &mut self,
+        ck: CallKey,
+        transferor: LegKey,
+        status: u16,
+        reason: &'static str,
+        via_refer: bool,
+    ) -> Result<(), (u16, &'static str)> {
+        if via_refer {
+            self.notify_refer(transferor, status, reason, true).await;
+        }
         let Some(side) = self.legs.get(&transferor).map(|l| l.side) else {
-            return;
+            return Err((status, reason));
         };
         let tone = self.music.reorder();
         if let Some(call) = self.calls.get_mut(&ck) {
@@ -239,6 +271,7 @@ impl Manager {
             call.heard[crate::call::Call::side_index(side)] = crate::call::Heard::Reorder;
         }
         self.arm(Instant::now() + REORDER_FOR, Timer::Modes(ck));
+        Err((status, reason))
     }
 
     /// A call to a retrieve code (or to a parked call's retrieve address):
@@ -392,7 +425,7 @@ impl Manager {
                 Output::HangUp { park: _, call } => {
                     self.end_call(call, "recall_exhausted", None).await;
                 }
-                Output::Changed { .. } => {}
+                Output::Changed { tenant, ext: _ } => self.publish_parked(&tenant),
             }
         }
         if let Some(d) = self.park.engine.next_deadline() {
@@ -401,6 +434,52 @@ impl Manager {
                 let at = self.park.epoch + Duration::from_millis(d);
                 self.arm(at, Timer::Park);
             }
+        }
+    }
+
+    /// Refresh the API's list of the tenant's parked calls.
+    fn publish_parked(&self, tenant_id: &str) {
+        let now_wall = now_ms();
+        let now = self.park_now();
+        let retrieve = codes_of(&self.store.directory().park_settings(tenant_id)).retrieve;
+        let list: Vec<orbit_store::ParkedCall> = self
+            .park
+            .engine
+            .parked(tenant_id)
+            .into_iter()
+            .map(|p| {
+                let wall = |t: u64| now_wall + t as i64 - now as i64;
+                let (state, recalling) = match &p.state {
+                    orbit_park::ParkState::Parked => ("parked", None),
+                    orbit_park::ParkState::Recalling { to, .. } => {
+                        ("recalling", Some(dest_name(to)))
+                    }
+                };
+                orbit_store::ParkedCall {
+                    id: p.id.to_string(),
+                    call_id: self
+                        .calls
+                        .get(&p.call)
+                        .map(|c| c.id.clone())
+                        .unwrap_or_default(),
+                    tenant_id: p.tenant.clone(),
+                    parked_on: p.parked_on.clone(),
+                    parked_by: p.parker.clone(),
+                    caller_number: p.parked.number.clone(),
+                    caller_name: p.parked.name.clone(),
+                    parked_at: wall(p.parked_at_ms),
+                    recall_at: p.recall_at_ms.map(wall),
+                    state: state.to_string(),
+                    recalling,
+                    retrieve_number: format!("{retrieve}*{}", p.id),
+                }
+            })
+            .collect();
+        let mut map = self.shared.parked.lock().unwrap_or_else(|e| e.into_inner());
+        if list.is_empty() {
+            map.remove(tenant_id);
+        } else {
+            map.insert(tenant_id.to_string(), list);
         }
     }
 
@@ -429,7 +508,7 @@ impl Manager {
         };
         metrics::counter!("orbit_park_events_total", "kind" => e.kind.name()).increment(1);
         let parked = e.parked.clone().unwrap_or_default();
-        self.park.log.record(ParkEventRecord {
+        let record = ParkEventRecord {
             id: uuid::Uuid::new_v4().simple().to_string(),
             tenant_id: tenant,
             at_ms: now_ms(),
@@ -441,7 +520,10 @@ impl Manager {
             parked_number: parked.number,
             parked_name: parked.name,
             detail,
-        });
+        };
+        // Nobody listening is fine; the log keeps it.
+        let _ = self.shared.park_events.send(record.clone());
+        self.park.log.record(record);
     }
 
     /// Ring one recall attempt on the parked call's empty side.

@@ -110,6 +110,20 @@ impl Manager {
                 .await;
             return;
         };
+        // Naming the parked caller's dialog (what a BLF key watching a park
+        // sends, RFC 5359 §2.15) retrieves that parked call.
+        let parked = self
+            .calls
+            .get(&ck)
+            .and_then(|c| c.parked.as_ref())
+            .filter(|p| p.side != side)
+            .map(|p| p.id);
+        if let Some(id) = parked {
+            let feature = crate::codes::Feature::RetrieveId(id);
+            return self
+                .retrieve_by_invite(tx, tenant, caller, feature, sd, neg, se)
+                .await;
+        }
         let answered = self
             .calls
             .get(&ck)

@@ -42,6 +42,7 @@ impl Manager {
         let mut forks = std::mem::take(&mut call.hunt.forks);
         if let Some(p) = call.parked.take() {
             forks.extend(p.recall.map(|r| r.forks).unwrap_or_default());
+            forks.extend(p.retrievers);
             self.park_abandoned(ck);
         }
         let mut transferor = None;

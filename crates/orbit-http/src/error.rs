@@ -14,6 +14,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The same error, naming the field it is about.
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_string());
+        self
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,

@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod json;
+mod parking;
 mod routes;
 mod validate;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use orbit_store::{ActiveCalls, LiveBindings, MusicOnHold, Store};
+use orbit_store::{ActiveCalls, CallControl, LiveBindings, MusicOnHold, Store};
 
 pub use auth::admin_token_hash;
 pub use error::ApiError;
@@ -34,6 +35,9 @@ pub struct ApiState {
     pub calls: Arc<dyn ActiveCalls>,
     /// Music on hold per tenant, from the media side.
     pub music: Arc<dyn MusicOnHold>,
+    /// Parked calls and call actions, from the call layer
+    /// ([`orbit_store::NoCallControl`] without one).
+    pub control: Arc<dyn CallControl>,
 }
 
 /// Bounds on the HTTP listener.
@@ -43,13 +47,20 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub fn router(state: ApiState) -> Router {
     routes::routes()
+        .merge(parking::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT))
         .with_state(state)
 }
 
 /// Every path the router serves under /api/v1, as written in the OpenAPI document.
-pub const API_PATHS: &[&str] = routes::PATHS;
+pub fn api_paths() -> Vec<&'static str> {
+    routes::PATHS
+        .iter()
+        .chain(parking::PATHS)
+        .copied()
+        .collect()
+}
 
 #[cfg(test)]
 mod tests;

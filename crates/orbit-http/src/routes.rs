@@ -9,10 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use orbit_store::{
-    now_ms, ActiveCall, Binding, CallRecord, Extension, ParkEventRecord, ParkGroup,
-    ParkGroupPatch, ParkGroupSpec, ParkSettings, ParkSettingsSpec, RecallSettings, RingGroup,
-    RingGroupPatch, RingGroupSpec, Tenant, MAX_PARKED_PER_EXTENSION, MAX_RECALL_ATTEMPTS,
-    RECALL_RING_S, RECALL_TIME_S, RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
+    now_ms, ActiveCall, Binding, CallRecord, Extension, ParkEventRecord, ParkGroup, ParkGroupPatch,
+    ParkGroupSpec, ParkSettings, ParkSettingsSpec, RecallSettings, RingGroup, RingGroupPatch,
+    RingGroupSpec, Tenant, MAX_PARKED_PER_EXTENSION, MAX_RECALL_ATTEMPTS, RECALL_RING_S,
+    RECALL_TIME_S, RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
 };
 use serde_json::{json, Value};
 
@@ -121,14 +121,23 @@ async fn put_music(
 ) -> Result<Json<Value>, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
     if body.is_empty() {
-        return Err(ApiError::invalid("body", "send the WAV file as the request body"));
+        return Err(ApiError::invalid(
+            "body",
+            "send the WAV file as the request body",
+        ));
     }
     let music = s.music.clone();
     let id = t.id.clone();
     // Decoding and encoding a long file is CPU work: off the async threads.
     let info = tokio::task::spawn_blocking(move || music.replace(&id, &body))
         .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "upload failed"))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "upload failed",
+            )
+        })?
         .map_err(|why| ApiError::invalid("body", why))?;
     Ok(Json(music_json(&info)))
 }
@@ -152,7 +161,7 @@ async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
     )
 }
 
-fn time(ms: i64) -> String {
+pub(crate) fn time(ms: i64) -> String {
     let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -200,7 +209,11 @@ fn items(v: Vec<Value>) -> Json<Value> {
 
 /// The tenant named by `key` (id or domain), if the caller may see it.
 /// Another tenant's resources answer 404, as if they did not exist.
-fn tenant_for(s: &ApiState, caller: &Caller, key: &str) -> Result<Arc<Tenant>, ApiError> {
+pub(crate) fn tenant_for(
+    s: &ApiState,
+    caller: &Caller,
+    key: &str,
+) -> Result<Arc<Tenant>, ApiError> {
     let t = s
         .store
         .directory()

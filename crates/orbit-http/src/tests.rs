@@ -5,7 +5,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::{admin_token_hash, router, ApiState, API_PATHS};
+use crate::{admin_token_hash, api_paths, router, ApiState};
 
 struct NoBindings;
 
@@ -69,6 +69,7 @@ async fn state_with_calls(calls: Arc<dyn orbit_store::ActiveCalls>) -> ApiState 
         bindings: Arc::new(NoBindings),
         calls,
         music: Arc::new(FakeMusic::default()),
+        control: Arc::new(orbit_store::NoCallControl),
     }
 }
 
@@ -319,9 +320,9 @@ async fn openapi_documents_every_route() {
     let s = state().await;
     let (st, doc) = call(&s, "GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(st, StatusCode::OK);
-    for p in API_PATHS {
+    for p in api_paths() {
         assert!(
-            doc["paths"].get(*p).is_some(),
+            doc["paths"].get(p).is_some(),
             "{p} missing from openapi.json"
         );
     }
@@ -1007,8 +1008,13 @@ async fn put_raw(s: &ApiState, path: &str, token: &str, body: Vec<u8>) -> (Statu
         .unwrap();
     let resp = router(s.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -1018,15 +1024,27 @@ async fn music_on_hold_upload_is_checked_and_confined() {
     setup_ring_tenant(&s, "m2.test", &[]).await;
     let path = "/api/v1/tenants/m1.test/music-on-hold";
     let (st, m) = call(&s, "GET", path, ADMIN, None).await;
-    assert_eq!((st, m["source"].clone()), (StatusCode::OK, json!("builtin")));
+    assert_eq!(
+        (st, m["source"].clone()),
+        (StatusCode::OK, json!("builtin"))
+    );
     let (st, e) = put_raw(&s, path, "admin-secret", b"MP3 data".to_vec()).await;
-    assert_eq!(error_field(st, &e), (StatusCode::UNPROCESSABLE_ENTITY, json!("body")));
-    assert!(e["error"]["message"].as_str().unwrap().contains("8000 Hz mono 16-bit PCM"));
+    assert_eq!(
+        error_field(st, &e),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("body"))
+    );
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("8000 Hz mono 16-bit PCM"));
     // Bigger than the API's usual body bound: music files are allowed more.
     let mut wav = b"RIFF".to_vec();
     wav.resize(200_000, 0);
     let (st, m) = put_raw(&s, path, "admin-secret", wav).await;
-    assert_eq!((st, m["source"].clone()), (StatusCode::OK, json!("uploaded")));
+    assert_eq!(
+        (st, m["source"].clone()),
+        (StatusCode::OK, json!("uploaded"))
+    );
     let mut huge = b"RIFF".to_vec();
     huge.resize(crate::routes::MAX_MUSIC_BODY + 1, 0);
     let (st, _) = put_raw(&s, path, "admin-secret", huge).await;
@@ -1034,8 +1052,18 @@ async fn music_on_hold_upload_is_checked_and_confined() {
     let other = tenant_token(&s, "m2.test").await;
     let (st, _) = put_raw(&s, path, &other, b"RIFF".to_vec()).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, m) = call(&s, "GET", "/api/v1/tenants/m2.test/music-on-hold", Some(&other), None).await;
-    assert_eq!((st, m["source"].clone()), (StatusCode::OK, json!("builtin")));
+    let (st, m) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/m2.test/music-on-hold",
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, m["source"].clone()),
+        (StatusCode::OK, json!("builtin"))
+    );
     let (st, _) = call(&s, "DELETE", path, ADMIN, None).await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (_, m) = call(&s, "GET", path, ADMIN, None).await;
@@ -1917,4 +1945,229 @@ async fn park_events_newest_first_with_filters() {
     setup_ring_tenant(&s, "b.test", &[]).await;
     let (_, list) = call(&s, "GET", "/api/v1/tenants/b.test/park-events", ADMIN, None).await;
     assert_eq!(list, json!({"items": []}));
+}
+
+/// A call layer that records commands and answers from a script.
+#[derive(Default)]
+struct FakeControl {
+    parked: std::sync::Mutex<Vec<orbit_store::ParkedCall>>,
+    commands: std::sync::Mutex<Vec<orbit_store::CallCommand>>,
+    answer: std::sync::Mutex<Option<orbit_store::CommandError>>,
+    events: std::sync::OnceLock<tokio::sync::broadcast::Sender<orbit_store::ParkEventRecord>>,
+}
+
+impl FakeControl {
+    fn sender(&self) -> &tokio::sync::broadcast::Sender<orbit_store::ParkEventRecord> {
+        self.events
+            .get_or_init(|| tokio::sync::broadcast::channel(16).0)
+    }
+}
+
+impl orbit_store::CallControl for FakeControl {
+    fn parked_calls(&self, _tenant_id: &str) -> Vec<orbit_store::ParkedCall> {
+        self.parked.lock().unwrap().clone()
+    }
+    fn command(
+        &self,
+        cmd: orbit_store::CallCommand,
+    ) -> tokio::sync::oneshot::Receiver<Result<(), orbit_store::CommandError>> {
+        self.commands.lock().unwrap().push(cmd);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(match self.answer.lock().unwrap().clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        });
+        rx
+    }
+    fn park_events(&self) -> tokio::sync::broadcast::Receiver<orbit_store::ParkEventRecord> {
+        self.sender().subscribe()
+    }
+}
+
+#[tokio::test]
+async fn parked_calls_and_park_actions() {
+    let control = Arc::new(FakeControl::default());
+    let mut s = state().await;
+    s.control = control.clone();
+    setup_ring_tenant(&s, "p1.test", &["101", "103"]).await;
+    setup_ring_tenant(&s, "p2.test", &[]).await;
+    let t1 = tenant_id(&s, "p1.test");
+    let parked = |tenant: &str, id: &str| orbit_store::ParkedCall {
+        id: id.into(),
+        call_id: "c1".into(),
+        tenant_id: tenant.into(),
+        parked_on: "103".into(),
+        parked_by: "101".into(),
+        caller_number: "106".into(),
+        caller_name: "Outside".into(),
+        parked_at: 1_700_000_000_000,
+        recall_at: Some(1_700_000_045_000),
+        state: "parked".into(),
+        recalling: None,
+        retrieve_number: "*88*7".into(),
+    };
+    // The provider may answer other tenants' calls: the API filters.
+    control
+        .parked
+        .lock()
+        .unwrap()
+        .extend([parked(&t1, "7"), parked("other", "8")]);
+    let (st, v) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/p1.test/parked-calls",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["items"][0]["caller"]["number"], "106");
+    assert_eq!(v["items"][0]["recall_at"], "2023-11-14T22:14:05.000Z");
+
+    let base = "/api/v1/tenants/p1.test";
+    let (st, e) = call(
+        &s,
+        "POST",
+        &format!("{base}/calls/c1/park"),
+        ADMIN,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        error_field(st, &e),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("on"))
+    );
+    let (st, e) = call(
+        &s,
+        "POST",
+        &format!("{base}/calls/c1/park"),
+        ADMIN,
+        Some(json!({"on": "1x"})),
+    )
+    .await;
+    assert_eq!(
+        error_field(st, &e),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("on"))
+    );
+    let (st, _) = call(
+        &s,
+        "POST",
+        &format!("{base}/calls/c1/park"),
+        ADMIN,
+        Some(json!({"on": "103"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, v) = call(
+        &s,
+        "POST",
+        &format!("{base}/parked-calls/7/retrieve"),
+        ADMIN,
+        Some(json!({"to": "101"})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["ringing"].clone()),
+        (StatusCode::ACCEPTED, json!("101"))
+    );
+    let (st, e) = call(
+        &s,
+        "POST",
+        &format!("{base}/parked-calls/7/retrieve"),
+        ADMIN,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        error_field(st, &e),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("to"))
+    );
+    let (st, _) = call(&s, "DELETE", &format!("{base}/parked-calls/7"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    {
+        let cmds = control.commands.lock().unwrap();
+        assert_eq!(cmds.len(), 3, "{cmds:?}");
+        assert!(
+            matches!(&cmds[0], orbit_store::CallCommand::Park { on: Some(o), group: false, tenant_id, .. } if o == "103" && *tenant_id == t1)
+        );
+    }
+    *control.answer.lock().unwrap() = Some(orbit_store::CommandError::NotFound("parked call"));
+    let (st, _) = call(&s, "DELETE", &format!("{base}/parked-calls/9"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    *control.answer.lock().unwrap() = Some(orbit_store::CommandError::Conflict {
+        field: "on",
+        message: "103 holds as many parked calls as allowed".into(),
+    });
+    let (st, e) = call(
+        &s,
+        "POST",
+        &format!("{base}/calls/c1/park"),
+        ADMIN,
+        Some(json!({"on": "103"})),
+    )
+    .await;
+    assert_eq!(error_field(st, &e), (StatusCode::CONFLICT, json!("on")));
+    // Another tenant's token sees nothing of p1.
+    let other = tenant_token(&s, "p2.test").await;
+    let (st, _) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/p1.test/parked-calls",
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = call(
+        &s,
+        "DELETE",
+        &format!("{base}/parked-calls/7"),
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn events_stream_only_the_tenants_park_events() {
+    let control = Arc::new(FakeControl::default());
+    let mut s = state().await;
+    s.control = control.clone();
+    setup_ring_tenant(&s, "e1.test", &[]).await;
+    let t1 = tenant_id(&s, "e1.test");
+    let req = Request::builder()
+        .uri("/api/v1/tenants/e1.test/events")
+        .header("authorization", "Bearer admin-secret")
+        .body(Body::empty())
+        .unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ev = |tenant: &str, id: &str| orbit_store::ParkEventRecord {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        at_ms: 1_700_000_000_000,
+        kind: "parked".into(),
+        park_id: Some("1".into()),
+        extension: "103".into(),
+        call_id: "c".into(),
+        parker: "101".into(),
+        parked_number: "106".into(),
+        parked_name: "Out".into(),
+        detail: String::new(),
+    };
+    control.sender().send(ev("other", "x1")).unwrap();
+    control.sender().send(ev(&t1, "mine")).unwrap();
+    let mut body = resp.into_body().into_data_stream();
+    use futures_util::StreamExt;
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(2), body.next())
+        .await
+        .expect("an event in time")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&chunk).to_string();
+    assert!(text.contains("event: park"), "{text}");
+    assert!(text.contains("id: mine"), "{text}");
+    assert!(!text.contains("x1"), "{text}");
 }

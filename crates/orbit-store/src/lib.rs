@@ -28,8 +28,8 @@ pub use model::{
 };
 pub use park::{
     is_display_prefix, is_feature_code, MAX_DISPLAY_PREFIX, MAX_PARKED_PER_EXTENSION,
-    MAX_PARK_GROUP_MEMBERS, MAX_PARK_GROUP_NAME, MAX_RECALL_ATTEMPTS, RECALL_RING_S,
-    RECALL_TIME_S, RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
+    MAX_PARK_GROUP_MEMBERS, MAX_PARK_GROUP_NAME, MAX_RECALL_ATTEMPTS, RECALL_RING_S, RECALL_TIME_S,
+    RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
 };
 pub use park_events::{DEFAULT_PARK_EVENTS, MAX_PARK_EVENTS, PARK_EVENT_KINDS};
 pub use registrations::BindingOp;
@@ -40,6 +40,100 @@ pub use store::{Store, StoreEvent};
 /// the database trails it by the write-through delay.
 pub trait LiveBindings: Send + Sync {
     fn tenant_bindings(&self, tenant_id: &str) -> Vec<Binding>;
+}
+
+/// A call parked right now, as the call layer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedCall {
+    /// The park's id (also in the park event log).
+    pub id: String,
+    /// The id of the call that is parked (as in `/calls` and call records).
+    pub call_id: String,
+    pub tenant_id: String,
+    pub parked_on: String,
+    pub parked_by: String,
+    pub caller_number: String,
+    pub caller_name: String,
+    /// Unix ms.
+    pub parked_at: i64,
+    /// Unix ms of the next recall; `None` while a recall rings.
+    pub recall_at: Option<i64>,
+    /// `parked` or `recalling`.
+    pub state: String,
+    /// Where the recall rings now, while recalling.
+    pub recalling: Option<String>,
+    /// What a phone dials to retrieve this very call.
+    pub retrieve_number: String,
+}
+
+/// What the API may ask of the call layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallCommand {
+    /// Park a call in progress: its caller is parked on `on` (or on the
+    /// first available member of the answering extension's park group when
+    /// `group`), the answering party is released.
+    Park {
+        tenant_id: String,
+        call_id: String,
+        on: Option<String>,
+        group: bool,
+    },
+    /// Ring `to`; when it answers it gets the parked call (if still parked).
+    Retrieve {
+        tenant_id: String,
+        park_id: String,
+        to: String,
+    },
+    /// Hang up a parked call.
+    HangUp { tenant_id: String, park_id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// The request is well formed but cannot be done now (409).
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the call layer is not running")]
+    Unavailable,
+}
+
+/// Parked calls and call actions, from the call layer.
+pub trait CallControl: Send + Sync {
+    fn parked_calls(&self, tenant_id: &str) -> Vec<ParkedCall>;
+    fn command(&self, cmd: CallCommand)
+        -> tokio::sync::oneshot::Receiver<Result<(), CommandError>>;
+    /// Every park event as it happens (all tenants; the reader filters).
+    fn park_events(&self) -> tokio::sync::broadcast::Receiver<ParkEventRecord>;
+}
+
+/// For servers and tests without a call layer.
+pub struct NoCallControl;
+
+impl CallControl for NoCallControl {
+    fn parked_calls(&self, _tenant_id: &str) -> Vec<ParkedCall> {
+        Vec::new()
+    }
+    fn command(
+        &self,
+        _cmd: CallCommand,
+    ) -> tokio::sync::oneshot::Receiver<Result<(), CommandError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Err(CommandError::Unavailable));
+        rx
+    }
+    fn park_events(&self) -> tokio::sync::broadcast::Receiver<ParkEventRecord> {
+        tokio::sync::broadcast::channel(1).1
+    }
 }
 
 /// A tenant's music on hold, as the media side holds it.

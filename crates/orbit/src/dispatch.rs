@@ -29,9 +29,7 @@ impl Handler for Dispatcher {
             | Method::Info
             | Method::Prack => self.calls.on_request(tx),
             // NOTIFY and OPTIONS inside a call's dialog belong to it.
-            Method::Notify | Method::Options if req.to.tag().is_some() => {
-                self.calls.on_request(tx)
-            }
+            Method::Notify | Method::Options if req.to.tag().is_some() => self.calls.on_request(tx),
             _ => Some(self.handle(req, source)),
         }
     }

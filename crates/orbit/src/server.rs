@@ -204,6 +204,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics: Arc::new(move || prometheus.render()),
         bindings: registrar.clone(),
         calls: Arc::new(calls.clone()),
+        control: Arc::new(calls.clone()),
         music,
     });
     let http_cancel = cancel.clone();
@@ -216,7 +217,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     shutdown_signal().await;
     let grace = Duration::from_secs(config.calls.shutdown_grace_s);
-    info!(active_calls = calls.active_count(), grace_s = grace.as_secs(), "shutting down: no new calls");
+    info!(
+        active_calls = calls.active_count(),
+        grace_s = grace.as_secs(),
+        "shutting down: no new calls"
+    );
     // Calls in progress may finish; signalling keeps running meanwhile.
     calls.drain(grace).await;
     recorder.flush().await;
