@@ -430,3 +430,22 @@ def test_failed_park_plays_the_reorder_tone_and_keeps_the_call(phones_factory, p
     w = office.record("101", tmp_path / "101b.wav", seconds=1.0, call=c101)
     assert_tone(w, TONE["106"])
     outside.hangup("106", call=c106)
+
+
+def test_one_touch_park_by_dtmf(phones_factory, pbx, tmp_path):
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    office.dtmf("101", "*68103#", call=c101)
+    office.wait_state("101", "DISCONNECTED", call=c101, timeout=8)
+    p = wait_for(lambda: parked_calls(pbx), what="parked")[0]
+    assert (p["parked_on"], p["parked_by"], p["caller"]["number"]) == ("103", "101", "106"), p
+    time.sleep(0.3)
+    w = outside.record("106", tmp_path / "106.wav", seconds=1.5, call=c106)
+    assert_music(w, not_freqs=TONES)
+    # Digits that are no park code do nothing.
+    c106b, c101b = connect(outside, "106", office, "101")
+    office.dtmf("101", "1234#", call=c101b)
+    office.expect_no_event("call_state", phone="101", state="DISCONNECTED", timeout=2.0)
+    office.hangup("101", call=c101b)
+    outside.hangup("106", call=c106)

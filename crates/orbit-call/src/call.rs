@@ -196,4 +196,7 @@ pub struct Leg {
     pub refreshed_at: Instant,
     /// Subscriptions implied by REFERs from this leg: the CSeq of the REFER.
     pub refer_id: Option<u32>,
+    /// DTMF digits the phone sent lately (a feature code in progress).
+    pub digits: String,
+    pub digits_at: Option<Instant>,
 }

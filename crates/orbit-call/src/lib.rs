@@ -28,6 +28,7 @@ mod hunt;
 mod indialog;
 pub mod manager;
 pub mod music;
+mod onetouch;
 pub mod park;
 pub mod records;
 pub mod replaces;

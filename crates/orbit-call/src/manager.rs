@@ -51,6 +51,11 @@ pub(crate) enum Event {
         event: ClientEvent,
     },
     HangupAll(oneshot::Sender<()>),
+    Dtmf {
+        call: CallKey,
+        side: orbit_media::LegId,
+        digit: char,
+    },
     Command(
         orbit_store::CallCommand,
         oneshot::Sender<Result<(), orbit_store::CommandError>>,
@@ -77,6 +82,8 @@ pub(crate) enum Timer {
     Modes(CallKey),
     /// A consultation call to a park code that no REFER used.
     ConsultTimeout(CallKey),
+    /// No more DTMF digits came after a possible feature code (leg, digits then).
+    DtmfDone(LegKey, usize),
 }
 
 /// The handle the rest of Orbit holds: feeds SIP events in, answers the
@@ -311,6 +318,7 @@ impl Manager {
             Event::Ack(req) => self.on_ack(&req).await,
             Event::Stray(msg) => self.on_stray(&msg).await,
             Event::Response { leg, method, event } => self.on_response(leg, method, event).await,
+            Event::Dtmf { call, side, digit } => self.on_dtmf(call, side, digit).await,
             Event::Command(cmd, reply) => {
                 let result = self.on_command(cmd).await;
                 let _ = reply.send(result);
@@ -349,6 +357,7 @@ impl Manager {
                 Timer::Park => self.on_park_timer(),
                 Timer::Modes(ck) => self.apply_modes(ck),
                 Timer::ConsultTimeout(ck) => self.on_consult_timeout(ck).await,
+                Timer::DtmfDone(leg, len) => self.on_dtmf_done(leg, len).await,
             }
         }
     }

@@ -205,6 +205,14 @@ impl Manager {
         media.set_config(LegId::A, LegConfig::from(&neg));
 
         let call_key = self.next_key();
+        let events = self.events_tx.clone();
+        media.on_dtmf(Arc::new(move |side, digit| {
+            let _ = events.try_send(crate::manager::Event::Dtmf {
+                call: call_key,
+                side,
+                digit,
+            });
+        }));
         let leg_key = self.next_key();
         let local_tag = stable_tag(&req.message);
         let dialog = Dialog::for_incoming(req, local_tag.clone(), peer_of(tx.source()));
@@ -283,6 +291,8 @@ impl Manager {
             session_expires: None,
             refreshed_at: Instant::now(),
             refer_id: None,
+            digits: String::new(),
+            digits_at: None,
         }
     }
 

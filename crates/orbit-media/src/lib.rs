@@ -2,6 +2,7 @@
 //! stream rewriting, G.711, music on hold, the RTP port pool and the relay
 //! that anchors a call's media. It knows nothing of SIP.
 
+pub mod dtmf;
 pub mod g711;
 pub mod latch;
 pub mod moh;
@@ -10,6 +11,7 @@ pub mod relay;
 pub mod rtp;
 pub mod sdp;
 
+pub use dtmf::DtmfDetector;
 pub use latch::Latch;
 pub use moh::{FrameSink, MohError, MohPlayer, MohSource, UdpSink};
 pub use ports::{PortError, PortPair, PortPool};

@@ -10,6 +10,7 @@
 //! reports would describe streams the receiver never saw; forwarding them
 //! would mislead more than help, and phones do not need RTCP to work.
 
+use crate::dtmf::DtmfDetector;
 use crate::g711;
 use crate::latch::Latch;
 use crate::moh::{FrameSink, ListenerId, MohPlayer};
@@ -123,11 +124,16 @@ impl Counters {
     }
 }
 
+/// Told of each DTMF digit a leg's phone sends (RFC 4733 events).
+pub type DtmfSink = Arc<dyn Fn(LegId, char) + Send + Sync>;
+
 struct Leg {
+    id: LegId,
     pair: PortPair,
     state: Mutex<LegState>,
     out: Mutex<Rewriter>,
     counters: Counters,
+    dtmf: Mutex<(DtmfDetector, Option<DtmfSink>)>,
 }
 
 impl Leg {
@@ -148,6 +154,32 @@ impl Leg {
             self.counters
                 .bytes_out
                 .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Leg {
+    /// Pass a telephone-event packet's digit to the DTMF sink, if any.
+    fn watch_dtmf(&self, packet: &[u8], cfg: &LegConfig) {
+        let Ok(pkt) = RtpPacket::parse(packet) else {
+            return;
+        };
+        if Some(pkt.payload_type()) != cfg.telephone_event {
+            return;
+        }
+        let found = match self.dtmf.lock() {
+            Ok(mut d) => match &d.1 {
+                Some(sink) => {
+                    let sink = sink.clone();
+                    d.0.on_event(pkt.payload(), pkt.timestamp())
+                        .map(|c| (sink, c))
+                }
+                None => None,
+            },
+            Err(_) => None,
+        };
+        if let Some((sink, digit)) = found {
+            sink(self.id, digit);
         }
     }
 }
@@ -189,8 +221,10 @@ impl MediaSession {
 
     /// As `start`, with a custom re-latch delay (see `latch`).
     pub fn with_relatch(a: PortPair, b: PortPair, relatch_after: Duration) -> Self {
-        let leg = |pair| {
+        let leg = |id, pair| {
             Arc::new(Leg {
+                id,
+                dtmf: Mutex::new((DtmfDetector::default(), None)),
                 pair,
                 state: Mutex::new(LegState {
                     config: None,
@@ -201,7 +235,7 @@ impl MediaSession {
                 counters: Counters::default(),
             })
         };
-        let legs = [leg(a), leg(b)];
+        let legs = [leg(LegId::A, a), leg(LegId::B, b)];
         let mut tasks = Vec::new();
         for i in 0..2 {
             tasks.push(tokio::spawn(rtp_loop(
@@ -216,6 +250,15 @@ impl MediaSession {
 
     fn leg(&self, id: LegId) -> &Arc<Leg> {
         &self.legs[id.index()]
+    }
+
+    /// Report the DTMF digits both phones send to `sink`.
+    pub fn on_dtmf(&self, sink: DtmfSink) {
+        for leg in &self.legs {
+            if let Ok(mut d) = leg.dtmf.lock() {
+                d.1 = Some(sink.clone());
+            }
+        }
     }
 
     /// The leg's local RTP port, for its SDP.
@@ -339,6 +382,9 @@ async fn rtp_loop(me: Arc<Leg>, other: Arc<Leg>, my_source: SourceId) {
             .bytes_in
             .fetch_add(len as u64, Ordering::Relaxed);
         me.counters.mark_in(now);
+        if let Some(cfg) = &my_config {
+            me.watch_dtmf(packet, cfg);
+        }
         let other_config = match other.state.lock() {
             Ok(s) if matches!(s.mode, ModeState::Bridge) => s.config.clone(),
             _ => None,
