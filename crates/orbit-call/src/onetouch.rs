@@ -83,11 +83,10 @@ impl Manager {
             return;
         };
         let settings = self.store.directory().park_settings(&call.tenant.id);
-        match codes::parse(run, &codes_of(&settings)) {
-            Some(f @ (Feature::Park { .. } | Feature::GroupPark)) => {
-                let _ = self.park_leg(ck, key, f, false).await;
-            }
-            _ => {}
+        if let Some(f @ (Feature::Park { .. } | Feature::GroupPark)) =
+            codes::parse(run, &codes_of(&settings))
+        {
+            let _ = self.park_leg(ck, key, f, false).await;
         }
     }
 }
