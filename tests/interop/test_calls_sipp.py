@@ -547,10 +547,6 @@ def test_reinvite_glare_during_attended_transfer_gets_491(orbit, sipps, tmp_path
     assert_transferred(orbit, uac_main, uac_consult, uas_b, exts)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Orbit bug: a re-INVITE refused with 491 is not sent again (RFC 3261 14.1); "
-    "on_reinvite_answer ACKs the 491 and fails the attended transfer at once "
-    "(final NOTIFY sipfrag 'SIP/2.0 491 Request Pending'). Remove once fixed."))
 def test_reinvite_answered_491_is_sent_again(orbit, sipps, tmp_path):
     """The other half of glare (RFC 3261 14.1): the moved phone answers Orbit's re-INVITE with
     491. Orbit generated that dialog's Call-ID, so it SHOULD send the re-INVITE again after

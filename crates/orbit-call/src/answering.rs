@@ -123,7 +123,8 @@ impl Manager {
             u.tx.resend(u.bytes.clone()).await;
         }
         u.interval = (u.interval * 2).min(T2);
-        u.next = now + u.interval;
+        // The last wait ends at the give-up time, not after it.
+        u.next = (now + u.interval).min(u.give_up);
         let next = u.next;
         self.arm(next, Timer::Resend2xx(key));
     }

@@ -199,4 +199,6 @@ pub struct Leg {
     /// DTMF digits the phone sent lately (a feature code in progress).
     pub digits: String,
     pub digits_at: Option<Instant>,
+    /// Orbit's re-INVITEs on this leg refused with 491 so far.
+    pub glare_retries: u32,
 }

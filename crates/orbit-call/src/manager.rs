@@ -84,6 +84,8 @@ pub(crate) enum Timer {
     ConsultTimeout(CallKey),
     /// No more DTMF digits came after a possible feature code (leg, digits then).
     DtmfDone(LegKey, usize),
+    /// Send a re-INVITE refused with 491 again (call, leg).
+    MoveRetry(CallKey, LegKey),
 }
 
 /// The handle the rest of Orbit holds: feeds SIP events in, answers the
@@ -358,6 +360,7 @@ impl Manager {
                 Timer::Modes(ck) => self.apply_modes(ck),
                 Timer::ConsultTimeout(ck) => self.on_consult_timeout(ck).await,
                 Timer::DtmfDone(leg, len) => self.on_dtmf_done(leg, len).await,
+                Timer::MoveRetry(ck, leg) => self.on_move_retry(ck, leg).await,
             }
         }
     }

@@ -293,6 +293,7 @@ impl Manager {
             refer_id: None,
             digits: String::new(),
             digits_at: None,
+            glare_retries: 0,
         }
     }
 

@@ -8,7 +8,10 @@
 //! media at this call's port, then releases both of the transferor's legs.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Times a re-INVITE refused with 491 is sent again before the transfer fails.
+const MAX_GLARE_RETRIES: u32 = 3;
 
 use orbit_media::{negotiate, Direction, LegConfig, LegId, LocalMedia, Negotiated};
 use orbit_sip::{Method, Response, ServerTx};
@@ -306,6 +309,32 @@ impl Manager {
         let Some(side) = self.legs.get(&transferor).map(|l| l.side) else {
             return;
         };
+        let busy = self
+            .legs
+            .get(&mover)
+            .is_none_or(|m| m.out_invite.is_some() || m.state != LegState::Confirmed);
+        if busy {
+            self.notify_refer(transferor, 491, "Request Pending", true)
+                .await;
+            return;
+        }
+        info!(call = ck, consult = ck2, "attended transfer");
+        if let Some(call) = self.calls.get_mut(&ck) {
+            call.transfer = Some(Transfer {
+                transferor,
+                side,
+                target: String::new(),
+                hunt: Hunt::default(),
+                replacing: Some((mover, ck2)),
+            });
+        }
+        self.apply_modes(ck);
+        self.publish(ck);
+        self.send_move(ck, mover, side).await;
+    }
+
+    /// Re-INVITE `mover` with an offer on call `ck`'s media side `side`.
+    async fn send_move(&mut self, ck: CallKey, mover: LegKey, side: LegId) {
         let Some(call) = self.calls.get(&ck) else {
             return;
         };
@@ -314,11 +343,6 @@ impl Manager {
         let Some(m) = self.legs.get_mut(&mover) else {
             return;
         };
-        if m.out_invite.is_some() || m.state != LegState::Confirmed {
-            self.notify_refer(transferor, 491, "Request Pending", true)
-                .await;
-            return;
-        }
         let codecs: Vec<_> = m
             .negotiated
             .as_ref()
@@ -340,20 +364,29 @@ impl Manager {
             reinvite: true,
         });
         let peer = m.dialog.peer;
-        info!(call = ck, consult = ck2, "attended transfer");
-        if let Some(call) = self.calls.get_mut(&ck) {
-            call.transfer = Some(Transfer {
-                transferor,
-                side,
-                target: String::new(),
-                hunt: Hunt::default(),
-                replacing: Some((mover, ck2)),
-            });
-        }
-        self.apply_modes(ck);
-        self.publish(ck);
         self.send_request(mover, Method::Invite, branch, bytes, peer)
             .await;
+    }
+
+    /// A move refused with 491 is tried again (RFC 3261 §14.1: 2.1–4 s,
+    /// since Orbit owns that dialog's Call-ID), a few times at most.
+    pub(crate) async fn on_move_retry(&mut self, ck: CallKey, mover: LegKey) {
+        let side = self
+            .calls
+            .get(&ck)
+            .and_then(|c| c.transfer.as_ref())
+            .filter(|t| t.replacing.is_some_and(|(m, _)| m == mover))
+            .map(|t| t.side);
+        let Some(side) = side else { return };
+        let idle = self
+            .legs
+            .get(&mover)
+            .is_some_and(|m| m.out_invite.is_none() && m.state == LegState::Confirmed);
+        if idle {
+            self.send_move(ck, mover, side).await;
+        } else {
+            self.transfer_failed(ck, 491).await;
+        }
     }
 
     /// The answer to a re-INVITE Orbit sent (the move of an attended
@@ -397,6 +430,21 @@ impl Manager {
             }
         };
         let Some((ck, ck2)) = moving_into else { return };
+        if status == 491 {
+            let tries = self
+                .legs
+                .get_mut(&key)
+                .map(|l| {
+                    l.glare_retries += 1;
+                    l.glare_retries
+                })
+                .unwrap_or(u32::MAX);
+            if tries <= MAX_GLARE_RETRIES {
+                let wait = Duration::from_millis(2100 + rand::random::<u64>() % 1900);
+                self.arm(Instant::now() + wait, Timer::MoveRetry(ck, key));
+                return;
+            }
+        }
         let Some(neg) = answer else {
             return self
                 .transfer_failed(ck, if status >= 300 { status } else { 488 })

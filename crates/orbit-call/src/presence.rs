@@ -1,0 +1,415 @@
+//! Presence for phones' BLF and Visual Park keys: SUBSCRIBE/NOTIFY for
+//! `Event: dialog` (RFC 6665, RFC 4235). The subscription table and the
+//! XML are `orbit-presence`'s; this file authenticates SUBSCRIBEs, builds
+//! the dialog state of each resource from the calls and the park engine,
+//! and sends the NOTIFYs in each subscription's dialog.
+//!
+//! Resources (the Request-URI user of a SUBSCRIBE):
+//! - `103`: extension 103's calls (classic BLF);
+//! - `park-103`: the calls parked on 103 (a Visual Park key);
+//! - `parkgroup-<group id>`: the calls parked on any member of a call
+//!   park group.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use orbit_presence::{
+    render, DialogEntry, DialogInfo, DialogState, Direction, Limits, Notify, ParkedMark,
+    Participant, Refused, Resource, SubId, SubState, SubscribeRequest, Subscriptions,
+};
+use orbit_registrar::AuthOutcome;
+use orbit_sip::response::stable_tag;
+use orbit_sip::{Method, Response, ServerTx};
+
+use crate::call::{CallState, LegState};
+use crate::dialog::Dialog;
+use crate::manager::{peer_of, Manager, Timer};
+use crate::setup::respond_reply;
+
+/// Responses to NOTIFYs come back as responses "for a leg" whose key is
+/// this plus the subscription id.
+pub(crate) const NOTIFY_KEYS: u64 = 1 << 62;
+
+pub(crate) struct PresenceCore {
+    pub subs: Subscriptions<Dialog>,
+    pub by_dialog: HashMap<(String, String), SubId>,
+    pub armed: Option<u64>,
+}
+
+impl PresenceCore {
+    pub(crate) fn new() -> Self {
+        PresenceCore {
+            subs: Subscriptions::new(Limits::default()),
+            by_dialog: HashMap::new(),
+            armed: None,
+        }
+    }
+}
+
+pub const DIALOG_INFO: &str = "application/dialog-info+xml";
+
+impl Manager {
+    /// The resource a SUBSCRIBE's Request-URI user names, if it exists.
+    fn resource_of(&self, tenant_id: &str, user: &str) -> Option<Resource> {
+        let d = self.store.directory();
+        if let Some(ext) = user.strip_prefix("park-") {
+            return d.extension(tenant_id, ext).map(|_| Resource::Park(ext.to_string()));
+        }
+        if let Some(id) = user.strip_prefix("parkgroup-") {
+            return d
+                .park_group(tenant_id, id)
+                .map(|_| Resource::ParkGroup(id.to_string()));
+        }
+        d.extension(tenant_id, user)
+            .map(|_| Resource::Extension(user.to_string()))
+    }
+
+    pub(crate) async fn on_subscribe(&mut self, tx: ServerTx) {
+        let req = tx.request().clone();
+        if let Some(tag) = req.to.tag() {
+            let id = self
+                .presence
+                .by_dialog
+                .get(&(req.call_id.clone(), tag.to_string()))
+                .copied();
+            return match id {
+                Some(id) => self.refresh_subscription(id, tx).await,
+                None => {
+                    tx.respond(&Response::new(481, "Subscription Does Not Exist"))
+                        .await;
+                }
+            };
+        }
+        let tenant = {
+            let d = self.store.directory();
+            d.tenant_by_domain(&req.uri.host)
+                .or_else(|| d.tenant_by_domain(&req.to.uri.host))
+        };
+        let Some(tenant) = tenant else {
+            tx.respond(&Response::new(404, "Not Found (unknown domain)")).await;
+            return;
+        };
+        let event = req.header("event").or_else(|| req.header("o")).unwrap_or("");
+        if !event.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("dialog") {
+            tx.respond(&Response::new(489, "Bad Event").header("Allow-Events", "dialog"))
+                .await;
+            return;
+        }
+        let accepts = req.header_list("accept");
+        if !accepts.is_empty()
+            && !accepts
+                .iter()
+                .any(|a| a.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(DIALOG_INFO))
+        {
+            tx.respond(&Response::new(406, "Not Acceptable").header("Accept", DIALOG_INFO))
+                .await;
+            return;
+        }
+        let ext = {
+            let store = self.store.clone();
+            let tid = tenant.id.clone();
+            match self.auth.authenticate(
+                &req,
+                tx.source(),
+                &tenant,
+                |u| store.directory().extension(&tid, u),
+                true,
+            ) {
+                AuthOutcome::Authenticated(ext) => ext,
+                AuthOutcome::Respond(reply) => return respond_reply(tx, reply),
+            }
+        };
+        let user = crate::sipmsg::percent_decode(req.uri.user.as_deref().unwrap_or(""));
+        let Some(resource) = self.resource_of(&tenant.id, &user) else {
+            tx.respond(&Response::new(404, "Not Found")).await;
+            return;
+        };
+        let expires = req
+            .header("expires")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(Limits::default().default_expires_s);
+        let local_tag = stable_tag(&req.message);
+        let dialog = Dialog::for_incoming(&req, local_tag.clone(), peer_of(tx.source()));
+        let now = self.park_now();
+        let sub = SubscribeRequest {
+            tenant: tenant.id.clone(),
+            subscriber: ext.number.clone(),
+            contact: format!("{}:{}", tx.source().transport.as_str(), tx.source().remote),
+            resource,
+            expires_s: expires,
+            dialog,
+        };
+        match self.presence.subs.subscribe(now, sub) {
+            Ok(id) => {
+                self.presence
+                    .by_dialog
+                    .insert((req.call_id.clone(), local_tag), id);
+                let granted = self.presence.subs.get(id).map(|s| s.expires_s()).unwrap_or(expires);
+                let contact = self.cfg.local.contact(tx.source().transport);
+                tx.respond(
+                    &Response::new(200, "OK")
+                        .header("Expires", granted.to_string())
+                        .header("Contact", contact),
+                )
+                .await;
+            }
+            Err(e) => tx.respond(&refused(&e)).await,
+        }
+    }
+
+    async fn refresh_subscription(&mut self, id: SubId, tx: ServerTx) {
+        let req = tx.request();
+        let cseq_ok = self
+            .presence
+            .subs
+            .get_mut(id)
+            .map(|s| s.dialog.accept_remote_cseq(req.cseq))
+            .unwrap_or(false);
+        if !cseq_ok {
+            tx.respond(&Response::new(500, "Server Internal Error (CSeq out of order)"))
+                .await;
+            return;
+        }
+        let expires = req
+            .header("expires")
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(Limits::default().default_expires_s);
+        let now = self.park_now();
+        match self.presence.subs.refresh(now, id, expires) {
+            Ok(granted) => {
+                tx.respond(&Response::new(200, "OK").header("Expires", granted.to_string()))
+                    .await;
+            }
+            Err(e) => tx.respond(&refused(&e)).await,
+        }
+    }
+
+    /// Tell the watchers of everything `ck`'s parties take part in.
+    pub(crate) fn presence_changed_for_call(&mut self, tenant_id: &str, numbers: &[String]) {
+        for n in numbers {
+            self.presence
+                .subs
+                .changed(tenant_id, &Resource::Extension(n.clone()));
+        }
+    }
+
+    /// The park list of `ext` changed: its Visual Park watchers and its
+    /// group's watchers hear of it.
+    pub(crate) fn presence_park_changed(&mut self, tenant_id: &str, ext: &str) {
+        self.presence
+            .subs
+            .changed(tenant_id, &Resource::Park(ext.to_string()));
+        let group = self.store.directory().park_group_of(tenant_id, ext);
+        if let Some(g) = group {
+            self.presence
+                .subs
+                .changed(tenant_id, &Resource::ParkGroup(g.id.clone()));
+        }
+    }
+
+    /// Send every NOTIFY the table has due, and keep a timer for the next.
+    pub(crate) async fn drain_presence(&mut self) {
+        while let Some(n) = self.presence.subs.poll() {
+            self.send_notify(n).await;
+        }
+        if let Some(d) = self.presence.subs.next_deadline() {
+            if self.presence.armed.is_none_or(|a| d < a) {
+                self.presence.armed = Some(d);
+                let at = self.park.epoch + Duration::from_millis(d);
+                self.arm(at, Timer::Presence);
+            }
+        }
+    }
+
+    pub(crate) fn on_presence_timer(&mut self) {
+        self.presence.armed = None;
+        let now = self.park_now();
+        self.presence.subs.tick(now);
+    }
+
+    async fn send_notify(&mut self, n: Notify) {
+        let domain = self
+            .store
+            .directory()
+            .tenant(&n.tenant)
+            .map(|t| t.domain.clone())
+            .unwrap_or_default();
+        let info = self.dialog_info(&n.tenant, &domain, &n.resource);
+        let body = render(&info, n.version);
+        let local = self.cfg.local.clone();
+        let Some(sub) = self.presence.subs.get_mut(n.id) else {
+            return;
+        };
+        let state = match &n.state {
+            SubState::Active { expires_left_s } => format!("active;expires={expires_left_s}"),
+            SubState::Terminated { reason } => format!("terminated;reason={}", reason.as_str()),
+        };
+        let (text, branch, _) = sub.dialog.request(Method::Notify, &local);
+        let peer = sub.dialog.peer;
+        let bytes = text
+            .header("Contact", local.contact(peer.transport))
+            .header("Event", "dialog")
+            .header("Subscription-State", state)
+            .body(DIALOG_INFO, body)
+            .build();
+        if matches!(n.state, SubState::Terminated { .. }) {
+            let key = (sub.dialog.call_id.clone(), sub.dialog.local_tag.clone());
+            self.presence.by_dialog.remove(&key);
+        }
+        self.send_request(NOTIFY_KEYS + n.id, Method::Notify, branch, bytes, peer)
+            .await;
+    }
+
+    /// A NOTIFY's answer: 481 (or no answer at all) means the phone has
+    /// forgotten the subscription; drop it (RFC 6665 §4.1.3).
+    pub(crate) fn on_notify_answer(&mut self, id: SubId, status: u16) {
+        if status == 481 || status == 408 {
+            if let Some(key) = self
+                .presence
+                .subs
+                .get(id)
+                .map(|s| (s.dialog.call_id.clone(), s.dialog.local_tag.clone()))
+            {
+                self.presence.by_dialog.remove(&key);
+            }
+            self.presence.subs.forget(id);
+        }
+    }
+
+    /// The dialog state of a resource now.
+    fn dialog_info(&self, tenant_id: &str, domain: &str, resource: &Resource) -> DialogInfo {
+        match resource {
+            Resource::Extension(ext) => DialogInfo {
+                entity: format!("sip:{ext}@{domain}"),
+                full: true,
+                dialogs: self.extension_dialogs(tenant_id, domain, ext),
+            },
+            Resource::Park(ext) => DialogInfo {
+                entity: format!("sip:park-{ext}@{domain}"),
+                full: true,
+                dialogs: self.parked_dialogs(tenant_id, domain, &[ext.clone()]),
+            },
+            Resource::ParkGroup(id) => {
+                let members = self
+                    .store
+                    .directory()
+                    .park_group(tenant_id, id)
+                    .map(|g| g.members.clone())
+                    .unwrap_or_default();
+                DialogInfo {
+                    entity: format!("sip:parkgroup-{id}@{domain}"),
+                    full: true,
+                    dialogs: self.parked_dialogs(tenant_id, domain, &members),
+                }
+            }
+        }
+    }
+
+    /// Calls of an extension as BLF dialogs: its phone's legs, ringing or
+    /// answered, from its own point of view.
+    fn extension_dialogs(&self, tenant_id: &str, domain: &str, ext: &str) -> Vec<DialogEntry> {
+        let mut out = Vec::new();
+        for call in self.calls.values().filter(|c| c.tenant.id == tenant_id) {
+            let mut legs: Vec<_> = call.sides.iter().flatten().copied().collect();
+            legs.extend(call.hunt.forks.iter().copied());
+            for key in legs {
+                let Some(leg) = self.legs.get(&key) else { continue };
+                if leg.party.number != ext || leg.state == LegState::Ended {
+                    continue;
+                }
+                let other = call
+                    .sides
+                    .iter()
+                    .flatten()
+                    .filter(|k| **k != key)
+                    .filter_map(|k| self.legs.get(k))
+                    .map(|l| l.party.clone())
+                    .next()
+                    .or_else(|| (leg.side != orbit_media::LegId::A).then(|| call.caller.clone()));
+                let state = match (leg.state, call.state) {
+                    (LegState::Confirmed, CallState::Answered) => DialogState::Confirmed,
+                    (LegState::Confirmed, CallState::Ringing) => DialogState::Early,
+                    _ => DialogState::Early,
+                };
+                out.push(DialogEntry {
+                    id: format!("leg-{key}"),
+                    call_id: Some(leg.dialog.call_id.clone()),
+                    local_tag: leg.dialog.remote_tag.clone(),
+                    remote_tag: Some(leg.dialog.local_tag.clone()),
+                    direction: Some(if leg.incoming {
+                        Direction::Initiator
+                    } else {
+                        Direction::Recipient
+                    }),
+                    state,
+                    local: Some(Participant {
+                        uri: format!("sip:{ext}@{domain}"),
+                        display: None,
+                        target: None,
+                    }),
+                    remote: other.map(|p| Participant {
+                        uri: format!("sip:{}@{domain}", p.number),
+                        display: Some(p.name).filter(|n| !n.is_empty()),
+                        target: None,
+                    }),
+                    parked: None,
+                });
+            }
+        }
+        out
+    }
+
+    /// Calls parked on `exts`, each as a confirmed dialog naming the parked
+    /// caller's dialog with Orbit (so an INVITE with Replaces retrieves it)
+    /// and its retrieve number as the remote target.
+    fn parked_dialogs(&self, tenant_id: &str, domain: &str, exts: &[String]) -> Vec<DialogEntry> {
+        let retrieve = crate::park::codes_of(&self.store.directory().park_settings(tenant_id)).retrieve;
+        let mut out = Vec::new();
+        for ext in exts {
+            for p in self.park.engine.parked_on(tenant_id, ext) {
+                let leg = self
+                    .calls
+                    .get(&p.call)
+                    .and_then(|c| c.parked.as_ref().and_then(|pk| c.leg_on(crate::call::other(pk.side))))
+                    .and_then(|k| self.legs.get(&k));
+                let target = format!(
+                    "sip:{}@{domain}",
+                    crate::codes::retrieve_address(&crate::codes::Codes { retrieve: retrieve.clone(), ..Default::default() }, p.id)
+                );
+                out.push(DialogEntry {
+                    id: format!("park-{}", p.id),
+                    call_id: leg.map(|l| l.dialog.call_id.clone()),
+                    local_tag: leg.map(|l| l.dialog.local_tag.clone()),
+                    remote_tag: leg.and_then(|l| l.dialog.remote_tag.clone()),
+                    direction: Some(Direction::Recipient),
+                    state: DialogState::Confirmed,
+                    local: Some(Participant {
+                        uri: format!("sip:{ext}@{domain}"),
+                        display: None,
+                        target: None,
+                    }),
+                    remote: Some(Participant {
+                        uri: format!("sip:{}@{domain}", p.parked.number),
+                        display: Some(p.parked.name.clone()).filter(|n| !n.is_empty()),
+                        target: Some(target),
+                    }),
+                    parked: Some(ParkedMark {
+                        parked_on: ext.clone(),
+                        since_ms_unix: None,
+                    }),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn refused(e: &Refused) -> Response {
+    match e {
+        Refused::TooBrief { min } => {
+            Response::new(423, "Interval Too Brief").header("Min-Expires", min.to_string())
+        }
+        Refused::TooMany => Response::new(403, "Forbidden (too many subscriptions)"),
+        _ => Response::new(481, "Subscription Does Not Exist"),
+    }
+}
