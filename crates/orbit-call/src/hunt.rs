@@ -96,6 +96,7 @@ impl Manager {
                             call.hunt.rang = true;
                             call.hunt.forks.extend(rung);
                         }
+                        self.touch_parties(ck);
                         self.arm(Instant::now() + step.ring_for, Timer::Ring(ck, seq));
                         return;
                     }

@@ -86,6 +86,8 @@ pub(crate) enum Timer {
     DtmfDone(LegKey, usize),
     /// Send a re-INVITE refused with 491 again (call, leg).
     MoveRetry(CallKey, LegKey),
+    /// The subscription table's next deadline.
+    Presence,
 }
 
 /// The handle the rest of Orbit holds: feeds SIP events in, answers the
@@ -254,6 +256,7 @@ pub struct Manager {
     /// (Call-ID, Via branch) of callers' INVITEs still unanswered, for CANCEL.
     pub(crate) by_branch: HashMap<(String, String), LegKey>,
     pub(crate) park: crate::park::ParkCore,
+    pub(crate) presence: crate::presence::PresenceCore,
     timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
     timer_seq: u64,
     next_key: u64,
@@ -273,6 +276,7 @@ impl Manager {
             auth: deps.auth,
             ports: deps.ports,
             recorder: recorder.clone(),
+            presence: crate::presence::PresenceCore::new(),
             park: crate::park::ParkCore::new(
                 orbit_store::MAX_PARKED_PER_EXTENSION.end().to_owned() as usize,
                 park_log,
@@ -309,8 +313,10 @@ impl Manager {
                 },
                 _ = sleep => self.on_timers().await,
             }
-            // Whatever happened may have given the park engine work.
+            // Whatever happened may have given the park engine and the
+            // subscription table work.
             self.drain_park().await;
+            self.drain_presence().await;
         }
     }
 
@@ -319,6 +325,17 @@ impl Manager {
             Event::Request(tx) => self.on_request(tx).await,
             Event::Ack(req) => self.on_ack(&req).await,
             Event::Stray(msg) => self.on_stray(&msg).await,
+            Event::Response { leg, method, event } if leg >= crate::presence::NOTIFY_KEYS => {
+                let status = match &event {
+                    ClientEvent::Timeout => 408,
+                    ClientEvent::Response(m) => match m.start {
+                        orbit_sip::frame::StartLine::Response { code, .. } => code,
+                        _ => 0,
+                    },
+                };
+                let _ = method;
+                self.on_notify_answer(leg - crate::presence::NOTIFY_KEYS, status);
+            }
             Event::Response { leg, method, event } => self.on_response(leg, method, event).await,
             Event::Dtmf { call, side, digit } => self.on_dtmf(call, side, digit).await,
             Event::Command(cmd, reply) => {
@@ -361,6 +378,7 @@ impl Manager {
                 Timer::ConsultTimeout(ck) => self.on_consult_timeout(ck).await,
                 Timer::DtmfDone(leg, len) => self.on_dtmf_done(leg, len).await,
                 Timer::MoveRetry(ck, leg) => self.on_move_retry(ck, leg).await,
+                Timer::Presence => self.on_presence_timer(),
             }
         }
     }
@@ -379,6 +397,9 @@ impl Manager {
         let req = tx.request();
         if req.method == Method::Cancel {
             return self.on_cancel(tx).await;
+        }
+        if req.method == Method::Subscribe {
+            return self.on_subscribe(tx).await;
         }
         let to_tag = req.to.tag().map(str::to_string);
         match to_tag {
@@ -449,8 +470,10 @@ impl Manager {
         }
     }
 
-    /// Publish the call's row for the API.
-    pub(crate) fn publish(&self, call: CallKey) {
+    /// Publish the call's row for the API, and tell the BLF watchers of
+    /// its parties.
+    pub(crate) fn publish(&mut self, call: CallKey) {
+        self.touch_parties(call);
         let Some(c) = self.calls.get(&call) else {
             return;
         };
@@ -484,6 +507,30 @@ impl Manager {
         map.insert(call, row);
         self.shared.count.store(map.len(), Ordering::Relaxed);
         metrics::gauge!("orbit_calls_active").set(map.len() as f64);
+    }
+
+    /// The extensions taking part in a call (legs on either side and
+    /// phones ringing for it) have a changed BLF state.
+    pub(crate) fn touch_parties(&mut self, call: CallKey) {
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let tenant = c.tenant.id.clone();
+        let mut legs: Vec<LegKey> = c.sides.iter().flatten().copied().collect();
+        legs.extend(c.hunt.forks.iter().copied());
+        if let Some(t) = &c.transfer {
+            legs.extend(t.hunt.forks.iter().copied());
+            legs.push(t.transferor);
+        }
+        let mut numbers: Vec<String> = legs
+            .iter()
+            .filter_map(|l| self.legs.get(l))
+            .map(|l| l.party.number.clone())
+            .collect();
+        numbers.push(c.caller.number.clone());
+        numbers.sort();
+        numbers.dedup();
+        self.presence_changed_for_call(&tenant, &numbers);
     }
 
     pub(crate) fn unpublish(&self, call: CallKey) {

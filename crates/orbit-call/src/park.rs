@@ -425,7 +425,10 @@ impl Manager {
                 Output::HangUp { park: _, call } => {
                     self.end_call(call, "recall_exhausted", None).await;
                 }
-                Output::Changed { tenant, ext: _ } => self.publish_parked(&tenant),
+                Output::Changed { tenant, ext } => {
+                    self.publish_parked(&tenant);
+                    self.presence_park_changed(&tenant, &ext);
+                }
             }
         }
         if let Some(d) = self.park.engine.next_deadline() {

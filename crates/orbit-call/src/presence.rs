@@ -46,14 +46,16 @@ impl PresenceCore {
     }
 }
 
-pub const DIALOG_INFO: &str = "application/dialog-info+xml";
+const DIALOG_INFO: &str = orbit_presence::dialog_info::DIALOG_INFO_CONTENT_TYPE;
 
 impl Manager {
     /// The resource a SUBSCRIBE's Request-URI user names, if it exists.
     fn resource_of(&self, tenant_id: &str, user: &str) -> Option<Resource> {
         let d = self.store.directory();
         if let Some(ext) = user.strip_prefix("park-") {
-            return d.extension(tenant_id, ext).map(|_| Resource::Park(ext.to_string()));
+            return d
+                .extension(tenant_id, ext)
+                .map(|_| Resource::Park(ext.to_string()));
         }
         if let Some(id) = user.strip_prefix("parkgroup-") {
             return d
@@ -86,20 +88,34 @@ impl Manager {
                 .or_else(|| d.tenant_by_domain(&req.to.uri.host))
         };
         let Some(tenant) = tenant else {
-            tx.respond(&Response::new(404, "Not Found (unknown domain)")).await;
+            tx.respond(&Response::new(404, "Not Found (unknown domain)"))
+                .await;
             return;
         };
-        let event = req.header("event").or_else(|| req.header("o")).unwrap_or("");
-        if !event.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("dialog") {
+        let event = req
+            .header("event")
+            .or_else(|| req.header("o"))
+            .unwrap_or("");
+        if !event
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("dialog")
+        {
             tx.respond(&Response::new(489, "Bad Event").header("Allow-Events", "dialog"))
                 .await;
             return;
         }
         let accepts = req.header_list("accept");
         if !accepts.is_empty()
-            && !accepts
-                .iter()
-                .any(|a| a.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(DIALOG_INFO))
+            && !accepts.iter().any(|a| {
+                a.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case(DIALOG_INFO)
+            })
         {
             tx.respond(&Response::new(406, "Not Acceptable").header("Accept", DIALOG_INFO))
                 .await;
@@ -144,7 +160,12 @@ impl Manager {
                 self.presence
                     .by_dialog
                     .insert((req.call_id.clone(), local_tag), id);
-                let granted = self.presence.subs.get(id).map(|s| s.expires_s()).unwrap_or(expires);
+                let granted = self
+                    .presence
+                    .subs
+                    .get(id)
+                    .map(|s| s.granted_s())
+                    .unwrap_or(expires);
                 let contact = self.cfg.local.contact(tx.source().transport);
                 tx.respond(
                     &Response::new(200, "OK")
@@ -153,7 +174,9 @@ impl Manager {
                 )
                 .await;
             }
-            Err(e) => tx.respond(&refused(&e)).await,
+            Err(e) => {
+                tx.respond(&refused(&e)).await;
+            }
         }
     }
 
@@ -166,8 +189,11 @@ impl Manager {
             .map(|s| s.dialog.accept_remote_cseq(req.cseq))
             .unwrap_or(false);
         if !cseq_ok {
-            tx.respond(&Response::new(500, "Server Internal Error (CSeq out of order)"))
-                .await;
+            tx.respond(&Response::new(
+                500,
+                "Server Internal Error (CSeq out of order)",
+            ))
+            .await;
             return;
         }
         let expires = req
@@ -180,30 +206,34 @@ impl Manager {
                 tx.respond(&Response::new(200, "OK").header("Expires", granted.to_string()))
                     .await;
             }
-            Err(e) => tx.respond(&refused(&e)).await,
+            Err(e) => {
+                tx.respond(&refused(&e)).await;
+            }
         }
     }
 
     /// Tell the watchers of everything `ck`'s parties take part in.
     pub(crate) fn presence_changed_for_call(&mut self, tenant_id: &str, numbers: &[String]) {
+        let now = self.park_now();
         for n in numbers {
             self.presence
                 .subs
-                .changed(tenant_id, &Resource::Extension(n.clone()));
+                .changed(now, tenant_id, &Resource::Extension(n.clone()));
         }
     }
 
     /// The park list of `ext` changed: its Visual Park watchers and its
     /// group's watchers hear of it.
     pub(crate) fn presence_park_changed(&mut self, tenant_id: &str, ext: &str) {
+        let now = self.park_now();
         self.presence
             .subs
-            .changed(tenant_id, &Resource::Park(ext.to_string()));
+            .changed(now, tenant_id, &Resource::Park(ext.to_string()));
         let group = self.store.directory().park_group_of(tenant_id, ext);
         if let Some(g) = group {
             self.presence
                 .subs
-                .changed(tenant_id, &Resource::ParkGroup(g.id.clone()));
+                .changed(now, tenant_id, &Resource::ParkGroup(g.id.clone()));
         }
     }
 
@@ -240,10 +270,7 @@ impl Manager {
         let Some(sub) = self.presence.subs.get_mut(n.id) else {
             return;
         };
-        let state = match &n.state {
-            SubState::Active { expires_left_s } => format!("active;expires={expires_left_s}"),
-            SubState::Terminated { reason } => format!("terminated;reason={}", reason.as_str()),
-        };
+        let state = n.state.header();
         let (text, branch, _) = sub.dialog.request(Method::Notify, &local);
         let peer = sub.dialog.peer;
         let bytes = text
@@ -313,7 +340,9 @@ impl Manager {
             let mut legs: Vec<_> = call.sides.iter().flatten().copied().collect();
             legs.extend(call.hunt.forks.iter().copied());
             for key in legs {
-                let Some(leg) = self.legs.get(&key) else { continue };
+                let Some(leg) = self.legs.get(&key) else {
+                    continue;
+                };
                 if leg.party.number != ext || leg.state == LegState::Ended {
                     continue;
                 }
@@ -363,18 +392,29 @@ impl Manager {
     /// caller's dialog with Orbit (so an INVITE with Replaces retrieves it)
     /// and its retrieve number as the remote target.
     fn parked_dialogs(&self, tenant_id: &str, domain: &str, exts: &[String]) -> Vec<DialogEntry> {
-        let retrieve = crate::park::codes_of(&self.store.directory().park_settings(tenant_id)).retrieve;
+        let retrieve =
+            crate::park::codes_of(&self.store.directory().park_settings(tenant_id)).retrieve;
         let mut out = Vec::new();
         for ext in exts {
             for p in self.park.engine.parked_on(tenant_id, ext) {
                 let leg = self
                     .calls
                     .get(&p.call)
-                    .and_then(|c| c.parked.as_ref().and_then(|pk| c.leg_on(crate::call::other(pk.side))))
+                    .and_then(|c| {
+                        c.parked
+                            .as_ref()
+                            .and_then(|pk| c.leg_on(crate::call::other(pk.side)))
+                    })
                     .and_then(|k| self.legs.get(&k));
                 let target = format!(
                     "sip:{}@{domain}",
-                    crate::codes::retrieve_address(&crate::codes::Codes { retrieve: retrieve.clone(), ..Default::default() }, p.id)
+                    crate::codes::retrieve_address(
+                        &crate::codes::Codes {
+                            retrieve: retrieve.clone(),
+                            ..Default::default()
+                        },
+                        p.id
+                    )
                 );
                 out.push(DialogEntry {
                     id: format!("park-{}", p.id),
@@ -406,10 +446,9 @@ impl Manager {
 
 fn refused(e: &Refused) -> Response {
     match e {
-        Refused::TooBrief { min } => {
-            Response::new(423, "Interval Too Brief").header("Min-Expires", min.to_string())
+        Refused::TooBrief { min_s } => {
+            Response::new(423, "Interval Too Brief").header("Min-Expires", min_s.to_string())
         }
-        Refused::TooMany => Response::new(403, "Forbidden (too many subscriptions)"),
-        _ => Response::new(481, "Subscription Does Not Exist"),
+        other => Response::new(other.status(), other.to_string()),
     }
 }

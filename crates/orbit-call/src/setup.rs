@@ -21,7 +21,8 @@ use crate::dialog::Dialog;
 use crate::manager::{now_ms, peer_of, Manager};
 
 pub(crate) const CODECS: [Codec; 2] = [Codec::Pcmu, Codec::Pcma];
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, REFER, UPDATE, INFO, NOTIFY";
+pub const ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, REFER, UPDATE, INFO, NOTIFY, SUBSCRIBE";
 
 /// Answer a transaction now, or after the reply's delay (guard slow-down).
 pub(crate) fn respond_reply(tx: ServerTx, reply: Reply) {

@@ -18,6 +18,7 @@ impl Manager {
     /// `status`), cancel ringing phones, hang up answered legs, write the
     /// record. Legs already hung up are left alone.
     pub(crate) async fn end_call(&mut self, ck: CallKey, reason: &str, status: Option<u16>) {
+        self.touch_parties(ck);
         let Some(mut call) = self.calls.remove(&ck) else {
             return;
         };

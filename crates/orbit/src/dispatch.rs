@@ -27,7 +27,8 @@ impl Handler for Dispatcher {
             | Method::Refer
             | Method::Update
             | Method::Info
-            | Method::Prack => self.calls.on_request(tx),
+            | Method::Prack
+            | Method::Subscribe => self.calls.on_request(tx),
             // NOTIFY and OPTIONS inside a call's dialog belong to it.
             Method::Notify | Method::Options if req.to.tag().is_some() => self.calls.on_request(tx),
             _ => Some(self.handle(req, source)),
@@ -58,7 +59,6 @@ impl Handler for Dispatcher {
                 .unwrap_or_else(|| Response::new(500, "Server Internal Error"))
                 .into(),
             Method::Notify => Response::new(481, "Subscription Does Not Exist").into(),
-            Method::Subscribe => Response::new(489, "Bad Event").into(),
             _ => Response::new(501, "Not Implemented")
                 .header("Allow", ALLOW)
                 .into(),

@@ -1,0 +1,181 @@
+"""SUBSCRIBE/NOTIFY for BLF and Visual Park keys (RFC 6665, RFC 4235),
+driven by a hand-written subscriber so every header and body can be
+checked, with PJSIP phones making and parking the calls."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+import harness
+from phones import phones_factory  # noqa: F401  (pytest fixture)
+from test_park import DOMAIN, TONE, code_uri, connect, park, park_settings, phones, spec  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _need_pjsua2():
+    harness.require_pjsua2()
+
+
+@pytest.fixture
+def pbx(orbit_factory):
+    srv = orbit_factory(config={"bootstrap_domain": DOMAIN, "calls": {"ring_timeout_s": 10}})
+    for ext in TONE:
+        srv.create_extension(ext, f"pw{ext}secret", display_name=f"User {ext}")
+    park_settings(srv)
+    return srv
+
+
+def method(msg):
+    return None if msg is None else msg.start_line.split(" ", 1)[0]
+
+
+def answer(client, req, status=200, reason="OK"):
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"Via: {v}" for v in req.get_all("via")]
+    lines += [f"From: {req.get('from')}", f"To: {req.get('to')}", f"Call-ID: {req.get('call-id')}",
+              f"CSeq: {req.get('cseq')}", "Content-Length: 0"]
+    client.send_raw(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+class Watcher:
+    """A phone's BLF key as raw SIP: subscribes as `user` to `resource`."""
+
+    def __init__(self, pbx, user, resource, expires=600, event="dialog"):
+        self.c = harness.SipClient(pbx.sip_addr)
+        self.user = user
+        self.ruri = f"sip:{resource}@{DOMAIN}"
+        hdrs = [("Event", event), ("Accept", "application/dialog-info+xml"),
+                ("Expires", str(expires)), ("Contact", f"<{self.c.contact_uri(user)}>")]
+        first = self.c.request("SUBSCRIBE", self.ruri, hdrs, to_uri=self.ruri,
+                               from_uri=f"sip:{user}@{DOMAIN}")
+        if first is not None and first.status == 407:
+            chal = harness.parse_auth_params(first.get("proxy-authenticate"))
+            auth = harness.digest_authorization(chal, "SUBSCRIBE", self.ruri, user, f"pw{user}secret")
+            first = self.c.request("SUBSCRIBE", self.ruri, hdrs + [("Proxy-Authorization", auth)],
+                                   to_uri=self.ruri, from_uri=f"sip:{user}@{DOMAIN}")
+        self.response = first
+        self.notifies = []
+
+    def next_notify(self, timeout=5):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = self.c.recv_msg(timeout=max(0.05, deadline - time.monotonic()))
+            if m is None:
+                break
+            if method(m) == "NOTIFY":
+                answer(self.c, m)
+                self.notifies.append(m)
+                return m
+        raise AssertionError(f"no NOTIFY within {timeout}s")
+
+    def close(self):
+        self.c.close()
+
+
+def version(n):
+    return int(re.search(r'version="(\d+)"', n.body.decode()).group(1))
+
+
+def dialogs(n):
+    return re.findall(r"<dialog\b.*?</dialog>", n.body.decode(), re.S)
+
+
+def test_visual_park_key_lights_while_a_call_is_parked(phones_factory, pbx):
+    w = Watcher(pbx, "103", "park-103")
+    try:
+        assert w.response.status == 200, w.response
+        assert int(w.response.get("expires")) > 0
+        first = w.next_notify()
+        assert first.get("event") == "dialog" and first.get("subscription-state").startswith("active")
+        assert first.get("content-type") == "application/dialog-info+xml"
+        assert dialogs(first) == [], first.body
+        outside = phones(phones_factory, pbx, "106", name="outside")
+        office = phones(phones_factory, pbx, "101", "103", name="office")
+        c106, c101 = connect(outside, "106", office, "101")
+        assert park(office, "101", c101, "*68103") == 200
+        n = w.next_notify()
+        body = n.body.decode()
+        assert version(n) > version(first), body
+        [d] = dialogs(n)
+        assert "<state>confirmed</state>" in d and 'direction="recipient"' in d, body
+        assert "sip:106@" in d and "callpark" in body, body
+        m = re.search(r'<target uri="([^"]+)"', d)
+        assert m and "*88*" in m.group(1), d
+        # Retrieve with the key: dial the target the NOTIFY gave.
+        target_user = re.search(r"sip:([^@]+)@", m.group(1)).group(1)
+        r = office.call("103", code_uri(target_user))
+        office.wait_state("103", "CONFIRMED", call=r)
+        n = w.next_notify()
+        assert dialogs(n) == [] and version(n) > version(first), n.body
+        outside.hangup("106", call=c106)
+    finally:
+        w.close()
+
+
+def test_blf_of_an_extension_follows_its_calls(phones_factory, pbx):
+    w = Watcher(pbx, "103", "101")
+    try:
+        assert w.response.status == 200, w.response
+        w.next_notify()
+        outside = phones(phones_factory, pbx, "106", name="outside")
+        office = phones(phones_factory, pbx, "101", name="office")
+        call = outside.call("106", f"sip:101@{DOMAIN}")
+        inc = office.wait_incoming("101")
+        n = w.next_notify()
+        [d] = dialogs(n)
+        assert "<state>early</state>" in d and 'direction="recipient"' in d, n.body
+        office.answer("101", 200, call=inc["call"])
+        outside.wait_state("106", "CONFIRMED", call=call)
+        versions = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            n = w.next_notify()
+            versions.append(version(n))
+            if any("<state>confirmed</state>" in d for d in dialogs(n)):
+                break
+        else:
+            raise AssertionError("no confirmed state")
+        outside.hangup("106", call=call)
+        while True:
+            n = w.next_notify()
+            if not dialogs(n):
+                break
+        all_versions = [version(x) for x in w.notifies]
+        assert all_versions == sorted(set(all_versions)), all_versions
+    finally:
+        w.close()
+
+
+def test_subscribe_refusals_and_fetch(pbx):
+    w = Watcher(pbx, "103", "103", event="presence")
+    assert w.response.status == 489 and "dialog" in (w.response.get("allow-events") or ""), w.response
+    w.close()
+    w = Watcher(pbx, "103", "park-999")
+    assert w.response.status == 404, w.response
+    w.close()
+    w = Watcher(pbx, "103", "park-101", expires=0)
+    try:
+        assert w.response.status == 200, w.response
+        n = w.next_notify()
+        assert n.get("subscription-state").startswith("terminated"), n
+    finally:
+        w.close()
+    # Credentials of another tenant's user do not work here.
+    r = pbx.api.post("/api/v1/tenants", {"name": "Other", "domain": "other.test"})
+    assert r.status == 201, r
+    pbx.create_extension("201", "pw201secret", tenant="other.test")
+    c = harness.SipClient(pbx.sip_addr)
+    try:
+        ruri = f"sip:park-101@{DOMAIN}"
+        hdrs = [("Event", "dialog"), ("Contact", f"<{c.contact_uri('201')}>")]
+        first = c.request("SUBSCRIBE", ruri, hdrs, to_uri=ruri, from_uri=f"sip:201@{DOMAIN}")
+        chal = harness.parse_auth_params(first.get("proxy-authenticate"))
+        auth = harness.digest_authorization(chal, "SUBSCRIBE", ruri, "201", "pw201secret")
+        r = c.request("SUBSCRIBE", ruri, hdrs + [("Proxy-Authorization", auth)], to_uri=ruri,
+                      from_uri=f"sip:201@{DOMAIN}")
+        assert r.status in (403, 407), r
+    finally:
+        c.close()
