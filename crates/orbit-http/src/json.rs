@@ -127,4 +127,25 @@ impl Body {
             Some(_) => Err(bad()),
         }
     }
+
+    /// An array of objects whose keys are all in `allowed`; errors name
+    /// their fields as `field[i].key`.
+    pub fn objects(&self, field: &str, allowed: &[&str]) -> Result<Option<Vec<Body>>, ApiError> {
+        let bad = || self.wrong(field, "an array of objects");
+        match self.map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::Object(m) => {
+                        Body::object_of(m.clone(), allowed, format!("{}[{i}].", self.name(field)))
+                    }
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
 }

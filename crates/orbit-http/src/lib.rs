@@ -1,11 +1,12 @@
 //! The HTTP side of Orbit: REST API v1 (JSON, bearer tokens), its OpenAPI
-//! document, `/healthz` and `/metrics`. It sees the store only; nothing of
-//! SIP internals.
+//! document, `/healthz` and `/metrics`, and the phone provisioning server
+//! (`/provisioning/...`). It sees the store only; nothing of SIP internals.
 
 mod auth;
 mod error;
 mod json;
 mod parking;
+mod provisioning;
 mod routes;
 mod validate;
 
@@ -18,6 +19,7 @@ use orbit_store::{ActiveCalls, CallControl, LiveBindings, MusicOnHold, Store};
 
 pub use auth::admin_token_hash;
 pub use error::ApiError;
+pub use provisioning::{Guard, GuardConfig};
 
 /// Renders the Prometheus text exposition.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
@@ -48,6 +50,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub fn router(state: ApiState) -> Router {
     routes::routes()
         .merge(parking::routes())
+        .merge(provisioning::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT))
         .with_state(state)
@@ -58,6 +61,7 @@ pub fn api_paths() -> Vec<&'static str> {
     routes::PATHS
         .iter()
         .chain(parking::PATHS)
+        .chain(provisioning::PATHS)
         .copied()
         .collect()
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use crate::{admin_token_hash, api_paths, router, ApiState};
+use orbit_store::now_ms;
 
 struct NoBindings;
 
@@ -2170,4 +2171,645 @@ async fn events_stream_only_the_tenants_park_events() {
     assert!(text.contains("event: park"), "{text}");
     assert!(text.contains("id: mine"), "{text}");
     assert!(!text.contains("x1"), "{text}");
+}
+
+// ---- phones and provisioning ----
+
+const MAC: &str = "000413a1b2c3";
+
+/// A request to `app` (one router, so the provisioning limiter persists)
+/// with a `Host`, optional Basic credentials and a peer address.
+async fn fetch(
+    app: &axum::Router,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    peer: &str,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    use base64::Engine;
+    let mut req = Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("host", "pbx.test:8080");
+    if let Some((u, p)) = basic {
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req = req.header("authorization", format!("Basic {b}"));
+    }
+    let mut req = req.body(Body::empty()).unwrap();
+    let addr: std::net::SocketAddr = peer.parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let (st, headers) = (resp.status(), resp.headers().clone());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (st, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// Tenant `domain` with extensions 101..=104 and a park group of 101 and
+/// 102; returns the group id.
+async fn setup_phone_tenant(s: &ApiState, domain: &str) -> String {
+    setup_ring_tenant(s, domain, &["101", "102", "103", "104"]).await;
+    let (st, g) = call(
+        s,
+        "POST",
+        &format!("/api/v1/tenants/{domain}/call-park-groups"),
+        ADMIN,
+        Some(json!({"name": "Front desk", "members": ["101", "102"]})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED);
+    g["id"].as_str().unwrap().to_string()
+}
+
+fn d785(mac: &str, extension: &str) -> Value {
+    json!({"mac": mac, "vendor": "snom", "model": "D785", "extension": extension,
+           "label": "Reception",
+           "keys": [{"type": "visual_park"}, {"type": "visual_group_park"},
+                    {"type": "blf", "target": "102", "label": "Bob"},
+                    {"type": "speed_dial", "target": "+4930123456"},
+                    {"type": "visual_park", "target": "103"}]})
+}
+
+/// Create a phone; returns (its JSON, its provisioning password).
+async fn create_phone(s: &ApiState, domain: &str, body: Value) -> (Value, String) {
+    let (st, p) = call(
+        s,
+        "POST",
+        &format!("/api/v1/tenants/{domain}/phones"),
+        ADMIN,
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{p}");
+    let pw = p["provisioning"]["password"].as_str().unwrap().to_string();
+    (p, pw)
+}
+
+#[tokio::test]
+async fn phones_crud_with_validation_and_isolation() {
+    let s = state().await;
+    setup_phone_tenant(&s, "acme.test").await;
+    setup_phone_tenant(&s, "other.test").await;
+    let base = "/api/v1/tenants/acme.test/phones";
+    let (p, pw) = create_phone(&s, "acme.test", d785("00:04:13:A1:B2:C3", "101")).await;
+    assert_eq!(p["mac"], MAC);
+    assert_eq!(pw.len(), 24);
+    assert_eq!(p["config_version"], 1);
+    assert_eq!(p["provisioned_at"], Value::Null);
+    assert_eq!(p["provisioning"]["username"], MAC);
+    assert_eq!(
+        p["keys"][2],
+        json!({"type": "blf", "target": "102", "label": "Bob"})
+    );
+    let id = p["id"].as_str().unwrap().to_string();
+    // The password is shown once: never in a read.
+    let (st, list) = call(&s, "GET", base, ADMIN, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains(&pw));
+    for key in [id.as_str(), MAC, "00-04-13-a1-b2-c3"] {
+        let (st, one) = call(&s, "GET", &format!("{base}/{key}"), ADMIN, None).await;
+        assert_eq!(
+            (st, one["id"].as_str()),
+            (StatusCode::OK, Some(id.as_str()))
+        );
+        assert!(one["provisioning"].get("password").is_none());
+    }
+    // Changes raise config_version; reprovision raises it alone.
+    let (st, v) = call(
+        &s,
+        "PATCH",
+        &format!("{base}/{id}"),
+        ADMIN,
+        Some(json!({"label": "Desk 2", "keys": []})),
+    )
+    .await;
+    assert_eq!(
+        (st, v["config_version"].clone()),
+        (StatusCode::OK, json!(2))
+    );
+    assert_eq!(v["keys"], json!([]));
+    let (st, v) = call(
+        &s,
+        "POST",
+        &format!("{base}/{MAC}/reprovision"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, v["config_version"].clone()),
+        (StatusCode::OK, json!(3))
+    );
+    assert_eq!(v["label"], "Desk 2");
+    // Validation names the field.
+    let cases = [
+        (
+            json!({"mac": "0004", "vendor": "snom", "model": "D785"}),
+            "mac",
+        ),
+        (json!({"vendor": "snom", "model": "D785"}), "mac"),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "yealink", "model": "D785"}),
+            "vendor",
+        ),
+        (json!({"mac": "000413a1b2c4", "model": "D785"}), "vendor"),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D 7"}),
+            "model",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "extension": "999"}),
+            "extension",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "extension": "1a"}),
+            "extension",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "keys": [{"type": "park"}]}),
+            "keys[0].type",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "keys": [{}]}),
+            "keys[0].type",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "keys": [{"type": "blf", "x": 1}]}),
+            "keys[0].x",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "keys": [{"type": "blf"}]}),
+            "keys",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "keys": ["blf"]}),
+            "keys",
+        ),
+        (
+            json!({"mac": "000413a1b2c4", "vendor": "snom", "model": "D785", "owner": "x"}),
+            "owner",
+        ),
+    ];
+    for (body, field) in cases {
+        let (st, e) = call(&s, "POST", base, ADMIN, Some(body.clone())).await;
+        assert_eq!(
+            error_field(st, &e),
+            (StatusCode::UNPROCESSABLE_ENTITY, json!(field)),
+            "{body}"
+        );
+    }
+    let (st, e) = call(
+        &s,
+        "PATCH",
+        &format!("{base}/{id}"),
+        ADMIN,
+        Some(json!({"mac": MAC})),
+    )
+    .await;
+    assert_eq!(
+        error_field(st, &e),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("mac"))
+    );
+    // One physical phone: its MAC is taken in every tenant.
+    let (st, e) = call(
+        &s,
+        "POST",
+        "/api/v1/tenants/other.test/phones",
+        ADMIN,
+        Some(d785(MAC, "101")),
+    )
+    .await;
+    assert_eq!(error_field(st, &e), (StatusCode::CONFLICT, json!("mac")));
+    // Another tenant's token sees no such phone, by id or by MAC.
+    let other = tenant_token(&s, "other.test").await;
+    for key in [id.as_str(), MAC] {
+        for (method, path) in [
+            ("GET", format!("/api/v1/tenants/other.test/phones/{key}")),
+            ("DELETE", format!("/api/v1/tenants/other.test/phones/{key}")),
+            (
+                "POST",
+                format!("/api/v1/tenants/other.test/phones/{key}/reprovision"),
+            ),
+            ("GET", format!("{base}/{key}")),
+        ] {
+            let (st, _) = call(&s, method, &path, Some(&other), None).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{method} {path}");
+        }
+    }
+    let (_, list) = call(
+        &s,
+        "GET",
+        "/api/v1/tenants/other.test/phones",
+        Some(&other),
+        None,
+    )
+    .await;
+    assert_eq!(list, json!({"items": []}));
+    // A new password replaces the old one.
+    let (st, v) = call(&s, "POST", &format!("{base}/{id}/password"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let pw2 = v["provisioning"]["password"].as_str().unwrap();
+    assert_ne!(pw2, pw);
+    let app = router(s.clone());
+    let file = format!("/provisioning/snom/{MAC}.xml");
+    assert_eq!(
+        fetch(&app, &file, Some((MAC, &pw)), "192.0.2.7:1").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        fetch(&app, &file, Some((MAC, pw2)), "192.0.2.7:1").await.0,
+        StatusCode::OK
+    );
+    let (st, _) = call(&s, "DELETE", &format!("{base}/{id}"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = call(&s, "GET", &format!("{base}/{id}"), ADMIN, None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(
+        fetch(&app, &file, Some((MAC, pw2)), "192.0.2.7:1").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn provisioning_authenticates_per_phone_and_hides_unknown_macs() {
+    let s = state().await;
+    let group = setup_phone_tenant(&s, "acme.test").await;
+    let (_, pw) = create_phone(&s, "acme.test", d785(MAC, "101")).await;
+    let app = router(s.clone());
+    let peer = "192.0.2.7:5000";
+    let known = format!("/provisioning/snom/{MAC}.xml");
+    let unknown = "/provisioning/snom/000413ffffff.xml";
+    // No credentials: the same challenge whether the MAC is known or not.
+    let (st1, h1, b1) = fetch(&app, &known, None, peer).await;
+    let (st2, h2, b2) = fetch(&app, unknown, None, peer).await;
+    assert_eq!(
+        (st1, st2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(h1.get("www-authenticate"), h2.get("www-authenticate"));
+    assert!(h1["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic "));
+    assert_eq!(b1, b2);
+    // Wrong password, wrong user, unknown MAC: the same 404.
+    let (st1, _, b1) = fetch(&app, &known, Some((MAC, "wrong")), peer).await;
+    let (st2, _, b2) = fetch(&app, &known, Some(("000413ffffff", &pw)), peer).await;
+    let (st3, _, b3) = fetch(&app, unknown, Some(("000413ffffff", &pw)), peer).await;
+    assert_eq!([st1, st2, st3], [StatusCode::NOT_FOUND; 3]);
+    assert!(b1 == b2 && b2 == b3);
+    // The phone's own credentials: its configuration, in every file name
+    // Snom phones ask for.
+    let (_, p) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/tenants/acme.test/phones/{MAC}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(p["provisioned_at"], Value::Null);
+    for file in [
+        format!("{MAC}.xml"),
+        "000413A1B2C3.htm".to_string(),
+        "snomD785-000413A1B2C3.htm".to_string(),
+    ] {
+        let (st, h, body) = fetch(
+            &app,
+            &format!("/provisioning/snom/{file}"),
+            Some(("000413A1B2C3", &pw)),
+            peer,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{file}");
+        assert_eq!(h["content-type"], "text/xml; charset=utf-8");
+        let t = tenant_id(&s, "acme.test");
+        let ha1 = s
+            .store
+            .directory()
+            .extension(&t, "101")
+            .unwrap()
+            .ha1_md5
+            .clone();
+        for needle in [
+            format!("<user_hash idx=\"1\" perm=\"R\">{ha1}</user_hash>"),
+            "<user_name idx=\"1\" perm=\"R\">101</user_name>".to_string(),
+            "<user_host idx=\"1\" perm=\"R\">acme.test</user_host>".to_string(),
+            "<user_outbound idx=\"1\" perm=\"R\">pbx.test:5060</user_outbound>".to_string(),
+            "sip:park-101@acme.test".to_string(),
+            format!("sip:parkgroup-{group}@acme.test"),
+            "http://pbx.test:8080/provisioning/snom/000413a1b2c3/park.xml".to_string(),
+            "http://pbx.test:8080/provisioning/snom/000413a1b2c3/park-103.xml".to_string(),
+            "blf &lt;sip:102@acme.test&gt;".to_string(),
+            "speed +4930123456".to_string(),
+            "GP_XML[0] GP_XML[1]".to_string(),
+        ] {
+            assert!(body.contains(&needle), "{needle} not in {body}");
+        }
+        assert!(
+            !body.contains("user_pass idx=\"1\" perm=\"R\">p"),
+            "no password"
+        );
+    }
+    let (_, p) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/tenants/acme.test/phones/{MAC}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert!(p["provisioned_at"].is_string(), "{p}");
+    // The per-model file holds nothing and asks for nothing.
+    let (st, _, body) = fetch(&app, "/provisioning/snom/snomD785.htm", None, peer).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("<phone-settings e=\"2\"/>"));
+    // Nonsense file names are 404.
+    let (st, _, _) = fetch(&app, "/provisioning/snom/config.cfg", None, peer).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_phone_never_gets_another_tenants_settings() {
+    let s = state().await;
+    setup_phone_tenant(&s, "a.test").await;
+    setup_phone_tenant(&s, "b.test").await;
+    let (_, pw_a) = create_phone(&s, "a.test", d785("000413aaaaaa", "101")).await;
+    let (_, pw_b) = create_phone(&s, "b.test", d785("000413bbbbbb", "101")).await;
+    let app = router(s.clone());
+    let peer = "198.51.100.1:1";
+    // A's credentials open A's file only.
+    let (st, _, body) = fetch(
+        &app,
+        "/provisioning/snom/000413aaaaaa.xml",
+        Some(("000413aaaaaa", &pw_a)),
+        peer,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("a.test") && !body.contains("b.test"));
+    for (mac, user, pw) in [
+        ("000413bbbbbb", "000413aaaaaa", &pw_a),
+        ("000413bbbbbb", "000413bbbbbb", &pw_a),
+        ("000413aaaaaa", "000413bbbbbb", &pw_b),
+    ] {
+        for path in [
+            format!("/provisioning/snom/{mac}.xml"),
+            format!("/provisioning/snom/{mac}/park.xml"),
+        ] {
+            let (st, _, _) = fetch(&app, &path, Some((user, pw)), peer).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{path} as {user}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn failed_provisioning_attempts_are_rate_limited_per_source() {
+    let s = state().await;
+    setup_phone_tenant(&s, "acme.test").await;
+    let (_, pw) = create_phone(&s, "acme.test", d785(MAC, "101")).await;
+    let app = router(s.clone());
+    let file = format!("/provisioning/snom/{MAC}.xml");
+    let attacker = "203.0.113.9:4000";
+    for i in 0..20 {
+        let mac = format!("000413{i:06x}");
+        let (st, _, _) = fetch(
+            &app,
+            &format!("/provisioning/snom/{mac}.xml"),
+            Some((&mac, "guess")),
+            attacker,
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "attempt {i}");
+    }
+    // Out of attempts: 429 before anything is checked, right credentials too.
+    let (st, h, _) = fetch(&app, &file, Some((MAC, &pw)), attacker).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key("retry-after"));
+    let (st, _, _) = fetch(&app, &file, None, "203.0.113.9:4001").await;
+    assert_eq!(
+        st,
+        StatusCode::TOO_MANY_REQUESTS,
+        "same address, other port"
+    );
+    // Another address, and another IPv6 /64, are not affected.
+    assert_eq!(
+        fetch(&app, &file, Some((MAC, &pw)), "203.0.113.10:1")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fetch(&app, &file, Some((MAC, &pw)), "[2001:db8:1:2::5]:1")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Successes cost nothing.
+    for _ in 0..30 {
+        assert_eq!(
+            fetch(&app, &file, Some((MAC, &pw)), "198.51.100.4:1")
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+}
+
+#[test]
+fn the_limiter_refills_and_stays_bounded() {
+    use crate::{Guard, GuardConfig};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+    let g = Guard::new(GuardConfig {
+        burst: 2.0,
+        per_second: 1.0,
+        max_sources: 3,
+    });
+    let t0 = Instant::now();
+    let a = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    assert!(g.allows(a, t0));
+    g.failed(a, t0);
+    g.failed(a, t0);
+    assert!(!g.allows(a, t0));
+    assert!(!g.allows(a, t0 + Duration::from_millis(900)));
+    assert!(g.allows(a, t0 + Duration::from_millis(1000)));
+    for i in 2..10 {
+        g.failed(
+            Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, i))),
+            t0 + Duration::from_secs(1),
+        );
+        assert!(g.sources() <= 3);
+    }
+    // Unknown peers share one bucket.
+    g.failed(None, t0);
+    g.failed(None, t0);
+    assert!(!g.allows(None, t0));
+}
+
+fn parked_call(tenant: &str, id: &str, on: &str, caller: &str, at: i64) -> orbit_store::ParkedCall {
+    orbit_store::ParkedCall {
+        id: id.into(),
+        call_id: format!("call-{id}"),
+        tenant_id: tenant.into(),
+        parked_on: on.into(),
+        parked_by: "104".into(),
+        caller_number: caller.into(),
+        caller_name: format!("Caller {caller}"),
+        parked_at: at,
+        recall_at: None,
+        state: "parked".into(),
+        recalling: None,
+        retrieve_number: format!("*88{on}*{id}"),
+    }
+}
+
+#[tokio::test]
+async fn visual_park_pages_list_the_parked_calls_to_retrieve() {
+    let control = Arc::new(FakeControl::default());
+    let mut s = state().await;
+    s.control = control.clone();
+    setup_phone_tenant(&s, "acme.test").await;
+    setup_phone_tenant(&s, "other.test").await;
+    let t = tenant_id(&s, "acme.test");
+    let o = tenant_id(&s, "other.test");
+    let (_, pw) = create_phone(&s, "acme.test", d785(MAC, "101")).await;
+    let (_, pw3) = create_phone(&s, "acme.test", d785("000413a1b2c4", "103")).await;
+    let app = router(s.clone());
+    let peer = "192.0.2.7:1";
+    let page = |p: &str| format!("/provisioning/snom/{MAC}/{p}");
+    // Nothing parked: a clear text.
+    let (st, _, body) = fetch(&app, &page("park.xml"), Some((MAC, &pw)), peer).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("<SnomIPPhoneText>") && body.contains("No calls are parked on 101."),
+        "{body}"
+    );
+    let now = now_ms();
+    control.parked.lock().unwrap().extend([
+        parked_call(&t, "1", "101", "0301111", now - 65_000),
+        parked_call(&t, "2", "102", "0302222", now - 5_000),
+        parked_call(&t, "3", "101", "0303333", now - 1_000),
+        parked_call(&t, "4", "103", "0304444", now - 1_000),
+        // Another tenant's call parked on "101": never shown.
+        parked_call(&o, "5", "101", "0305555", now - 1_000),
+    ]);
+    let (st, _, body) = fetch(&app, &page("park.xml"), Some((MAC, &pw)), peer).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("<SnomIPPhoneDirectory>"), "{body}");
+    assert!(body.contains("<Title>Parked on 101 (2)</Title>"), "{body}");
+    assert!(
+        body.contains("<Telephone>*88101*1</Telephone>")
+            && body.contains("<Telephone>*88101*3</Telephone>")
+    );
+    assert!(body.contains("Caller 0301111 0301111, 1:0"), "{body}");
+    assert!(
+        body.find("*88101*1").unwrap() < body.find("*88101*3").unwrap(),
+        "oldest first"
+    );
+    assert!(!body.contains("0305555") && !body.contains("0302222"));
+    // The group: members 101 and 102, with the count.
+    let (st, _, body) = fetch(&app, &page("group-park.xml"), Some((MAC, &pw)), peer).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("<Title>Front desk: 3 parked</Title>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("0302222 on 102") && !body.contains("0304444") && !body.contains("0305555")
+    );
+    // A colleague's park, only because a key watches it.
+    let (st, _, body) = fetch(&app, &page("park-103.xml"), Some((MAC, &pw)), peer).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("<Telephone>*88103*4</Telephone>"), "{body}");
+    let (st, _, _) = fetch(&app, &page("park-104.xml"), Some((MAC, &pw)), peer).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, _) = fetch(&app, &page("nope.xml"), Some((MAC, &pw)), peer).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Pages need the phone's own credentials.
+    let (st, _, _) = fetch(&app, &page("park.xml"), None, peer).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _) = fetch(&app, &page("park.xml"), Some(("000413a1b2c4", &pw3)), peer).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // 103 is in no park group.
+    let (st, _, body) = fetch(
+        &app,
+        "/provisioning/snom/000413a1b2c4/group-park.xml",
+        Some(("000413a1b2c4", &pw3)),
+        peer,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("Extension 103 is in no call park group."),
+        "{body}"
+    );
+    // Its configuration has no Group Park soft key and a cleared group key.
+    let (_, _, body) = fetch(
+        &app,
+        "/provisioning/snom/000413a1b2c4.xml",
+        Some(("000413a1b2c4", &pw3)),
+        peer,
+    )
+    .await;
+    assert!(
+        body.contains("F_HOLD F_TRANSFER GP_XML[0]</call_screen") && !body.contains("parkgroup-"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<fkey idx=\"1\" context=\"1\" label=\"\" perm=\"R\">none</fkey>"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_extension_leaves_a_phone_without_identity() {
+    let s = state().await;
+    setup_phone_tenant(&s, "acme.test").await;
+    let (_, pw) = create_phone(&s, "acme.test", d785(MAC, "101")).await;
+    let (st, _) = call(
+        &s,
+        "DELETE",
+        "/api/v1/tenants/acme.test/extensions/101",
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, p) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/tenants/acme.test/phones/{MAC}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (p["extension"].clone(), p["config_version"].clone()),
+        (Value::Null, json!(2))
+    );
+    let app = router(s.clone());
+    let (st, _, body) = fetch(
+        &app,
+        &format!("/provisioning/snom/{MAC}.xml"),
+        Some((MAC, &pw)),
+        "192.0.2.1:1",
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("<user_active idx=\"1\" perm=\"R\">off</user_active>"),
+        "{body}"
+    );
+    assert!(body.contains("<user_hash idx=\"1\" perm=\"R\"></user_hash>"));
+    let (_, _, body) = fetch(
+        &app,
+        &format!("/provisioning/snom/{MAC}/park.xml"),
+        Some((MAC, &pw)),
+        "192.0.2.1:1",
+    )
+    .await;
+    assert!(body.contains("This phone has no extension."), "{body}");
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Extension, ParkGroup, ParkSettings, RingGroup, Tenant};
+use crate::model::{Extension, ParkGroup, ParkSettings, Phone, RingGroup, Tenant};
 
 #[derive(Debug, Default, Clone)]
 pub struct Directory {
@@ -19,6 +19,10 @@ pub struct Directory {
     park_groups: HashMap<String, Arc<ParkGroup>>,
     /// (tenant, extension) to the id of the park group it is in.
     park_group_by_member: HashMap<(String, String), String>,
+    /// Phones by id.
+    phones: HashMap<String, Arc<Phone>>,
+    /// MAC (stored form) to phone id; MACs are unique across tenants.
+    phone_by_mac: HashMap<String, String>,
 }
 
 impl Directory {
@@ -114,6 +118,9 @@ impl Directory {
         self.park_settings.remove(id);
         self.park_groups.retain(|_, g| g.tenant_id != id);
         self.park_group_by_member.retain(|(t, _), _| t != id);
+        self.phones.retain(|_, p| p.tenant_id != id);
+        let phones = &self.phones;
+        self.phone_by_mac.retain(|_, pid| phones.contains_key(pid));
     }
 
     pub(crate) fn put_extension(&mut self, e: Extension) {
@@ -192,6 +199,52 @@ impl Directory {
                 if self.park_group_by_member.get(&key).map(String::as_str) == Some(id) {
                     self.park_group_by_member.remove(&key);
                 }
+            }
+        }
+    }
+
+    /// The tenant's phone with this id.
+    pub fn phone(&self, tenant_id: &str, id: &str) -> Option<Arc<Phone>> {
+        self.phones
+            .get(id)
+            .filter(|p| p.tenant_id == tenant_id)
+            .cloned()
+    }
+
+    /// Any tenant's phone with this id.
+    pub fn phone_by_id(&self, id: &str) -> Option<Arc<Phone>> {
+        self.phones.get(id).cloned()
+    }
+
+    /// The phone with this MAC (stored form: 12 lower-case hex digits),
+    /// whatever its tenant: the provisioning server looks phones up so.
+    pub fn phone_by_mac(&self, mac: &str) -> Option<Arc<Phone>> {
+        let id = self.phone_by_mac.get(mac)?;
+        self.phones.get(id).cloned()
+    }
+
+    /// The tenant's phones, by MAC.
+    pub fn phones(&self, tenant_id: &str) -> Vec<Arc<Phone>> {
+        let mut v: Vec<_> = self
+            .phones
+            .values()
+            .filter(|p| p.tenant_id == tenant_id)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.mac.cmp(&b.mac));
+        v
+    }
+
+    pub(crate) fn put_phone(&mut self, p: Phone) {
+        self.remove_phone(&p.id);
+        self.phone_by_mac.insert(p.mac.clone(), p.id.clone());
+        self.phones.insert(p.id.clone(), Arc::new(p));
+    }
+
+    pub(crate) fn remove_phone(&mut self, id: &str) {
+        if let Some(old) = self.phones.remove(id) {
+            if self.phone_by_mac.get(&old.mac).map(String::as_str) == Some(id) {
+                self.phone_by_mac.remove(&old.mac);
             }
         }
     }

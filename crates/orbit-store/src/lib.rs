@@ -1,5 +1,6 @@
 //! Orbit's store: tenants, extensions, ring groups, API tokens, registrations,
-//! call records, call park settings and groups and the park event log in an
+//! call records, call park settings and groups, the park event log and
+//! provisioned desk phones in an
 //! SQL database (embedded SQLite by default, PostgreSQL by URL), with an
 //! in-memory directory the SIP layer reads without touching the database.
 //!
@@ -12,6 +13,7 @@ mod error;
 mod model;
 mod park;
 mod park_events;
+mod phones;
 mod registrations;
 mod ring_groups;
 mod store;
@@ -23,8 +25,8 @@ pub use error::StoreError;
 pub use model::{
     ActiveCall, ActiveCalls, Binding, CallRecord, CallRecordQuery, Extension, NoCalls,
     ParkEventQuery, ParkEventRecord, ParkGroup, ParkGroupPatch, ParkGroupSpec, ParkSettings,
-    ParkSettingsSpec, RecallSettings, RecallTo, RingGroup, RingGroupPatch, RingGroupSpec,
-    RingStrategy, Tenant, Token,
+    ParkSettingsSpec, Phone, PhoneKey, PhoneKeyKind, PhonePatch, PhoneSpec, RecallSettings,
+    RecallTo, RingGroup, RingGroupPatch, RingGroupSpec, RingStrategy, Tenant, Token,
 };
 pub use park::{
     is_display_prefix, is_feature_code, MAX_DISPLAY_PREFIX, MAX_PARKED_PER_EXTENSION,
@@ -32,6 +34,10 @@ pub use park::{
     RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
 };
 pub use park_events::{DEFAULT_PARK_EVENTS, MAX_PARK_EVENTS, PARK_EVENT_KINDS};
+pub use phones::{
+    is_dial_string, is_phone_mac, normalize_mac, MAX_KEY_LABEL, MAX_PHONE_KEYS, MAX_PHONE_LABEL,
+    MAX_PHONE_MODEL, PHONE_VENDORS,
+};
 pub use registrations::BindingOp;
 pub use ring_groups::{MAX_RING_GROUP_MEMBERS, RING_TIME_S};
 pub use store::{Store, StoreEvent};

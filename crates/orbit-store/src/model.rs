@@ -439,3 +439,98 @@ pub struct ParkEventQuery {
     /// [`crate::DEFAULT_PARK_EVENTS`].
     pub limit: u32,
 }
+
+/// What a phone's function key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneKeyKind {
+    /// The LED shows calls parked on an extension (the phone's own when
+    /// the key has no target); a press lists them for retrieval.
+    VisualPark,
+    /// The same for every member of the phone's extension's call park group.
+    VisualGroupPark,
+    /// Busy lamp of another extension of the tenant (target required).
+    Blf,
+    /// Dials a number (target required).
+    SpeedDial,
+}
+
+impl PhoneKeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneKeyKind::VisualPark => "visual_park",
+            PhoneKeyKind::VisualGroupPark => "visual_group_park",
+            PhoneKeyKind::Blf => "blf",
+            PhoneKeyKind::SpeedDial => "speed_dial",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PhoneKeyKind> {
+        match s {
+            "visual_park" => Some(PhoneKeyKind::VisualPark),
+            "visual_group_park" => Some(PhoneKeyKind::VisualGroupPark),
+            "blf" => Some(PhoneKeyKind::Blf),
+            "speed_dial" => Some(PhoneKeyKind::SpeedDial),
+            _ => None,
+        }
+    }
+}
+
+/// One function key of a phone, in the phone's key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneKey {
+    pub kind: PhoneKeyKind,
+    /// An extension of the tenant (`visual_park`, `blf`), a number to dial
+    /// (`speed_dial`), or `None` (`visual_park` on the phone's own
+    /// extension, `visual_group_park`).
+    pub target: Option<String>,
+    /// Shown on the key; `None` = a default for the kind.
+    pub label: Option<String>,
+}
+
+/// A desk phone Orbit provisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone {
+    /// Generated (a UUID without hyphens).
+    pub id: String,
+    pub tenant_id: String,
+    /// 12 lower-case hex digits; unique across all tenants.
+    pub mac: String,
+    /// `snom`.
+    pub vendor: String,
+    /// e.g. `D785`.
+    pub model: String,
+    /// The extension it registers as; `None` after that extension was
+    /// deleted (the configuration then carries no identity).
+    pub extension: Option<String>,
+    pub label: String,
+    pub keys: Vec<PhoneKey>,
+    /// SHA-256 (hex) of the provisioning password.
+    pub password_hash: String,
+    /// Raised by every change to the phone's record.
+    pub config_version: i64,
+    /// Unix ms of the last successful configuration fetch.
+    pub provisioned_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The fields of a new phone (the store checks them all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhoneSpec {
+    pub mac: String,
+    pub vendor: String,
+    pub model: String,
+    pub extension: Option<String>,
+    pub label: String,
+    pub keys: Vec<PhoneKey>,
+}
+
+/// A change to a phone: `None` keeps a field; `keys` is replaced as a
+/// whole; `extension: Some(None)` leaves the phone without identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhonePatch {
+    pub model: Option<String>,
+    pub extension: Option<Option<String>>,
+    pub label: Option<String>,
+    pub keys: Option<Vec<PhoneKey>>,
+}

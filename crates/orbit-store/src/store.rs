@@ -145,6 +145,12 @@ impl Store {
         for g in park_groups.into_values() {
             dir.put_park_group(g);
         }
+        for row in sqlx::query(&crate::phones::select_phones())
+            .fetch_all(&self.pool)
+            .await?
+        {
+            dir.put_phone(crate::phones::phone_of(&row)?);
+        }
         *self.directory.write().unwrap_or_else(|e| e.into_inner()) = dir;
         Ok(())
     }
@@ -264,6 +270,7 @@ impl Store {
             "DELETE FROM park_group_members WHERE tenant_id = $1",
             "DELETE FROM park_groups WHERE tenant_id = $1",
             "DELETE FROM park_settings WHERE tenant_id = $1",
+            "DELETE FROM phones WHERE tenant_id = $1",
             "DELETE FROM ring_group_members WHERE tenant_id = $1",
             "DELETE FROM ring_groups WHERE tenant_id = $1",
             "DELETE FROM extensions WHERE tenant_id = $1",
@@ -361,7 +368,8 @@ impl Store {
     /// it leaves every ring group's and park group's members, and a
     /// `no_answer_destination`, `recall_number` or `final_destination`
     /// naming it becomes null (a `NUMBER` recall then falls back to
-    /// `PARKER_ONLY`).
+    /// `PARKER_ONLY`). Phones registering as it keep their row with no
+    /// extension, and lose keys watching it (their `config_version` rises).
     pub async fn delete_extension(&self, tenant_id: &str, number: &str) -> Result<(), StoreError> {
         let _w = self.writes.lock().await;
         if self.directory().extension(tenant_id, number).is_none() {
@@ -370,8 +378,12 @@ impl Store {
         let now = now_ms();
         let touched = self.groups_without(tenant_id, number, now);
         let park = self.park_without(tenant_id, number, now);
+        let phones = self.phones_without(tenant_id, number, now);
         let mut tx = self.pool.begin().await?;
         park::write_park_changes(&mut tx, &park).await?;
+        for p in &phones {
+            crate::phones::write_phone(&mut tx, p).await?;
+        }
         for sql in [
             "DELETE FROM registrations WHERE tenant_id = $1 AND extension = $2",
             "DELETE FROM ring_group_members WHERE tenant_id = $1 AND extension = $2",
@@ -405,6 +417,9 @@ impl Store {
                 d.put_ring_group(g);
             }
             d.apply_park_changes(park);
+            for p in phones {
+                d.put_phone(p);
+            }
         });
         let _ = self.events.send(StoreEvent::ExtensionDeleted {
             tenant_id: tenant_id.to_string(),

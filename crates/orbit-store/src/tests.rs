@@ -1637,3 +1637,280 @@ async fn park_events_round_trip_filter_and_order() {
         vec![events[4].clone()]
     );
 }
+
+// ---- phones ----
+
+use crate::{Phone, PhoneKey, PhoneKeyKind, PhonePatch, PhoneSpec};
+
+fn key(kind: PhoneKeyKind, target: Option<&str>) -> PhoneKey {
+    PhoneKey {
+        kind,
+        target: target.map(str::to_string),
+        label: None,
+    }
+}
+
+fn phone_spec(mac: &str, extension: &str) -> PhoneSpec {
+    PhoneSpec {
+        mac: mac.into(),
+        vendor: "snom".into(),
+        model: "D785".into(),
+        extension: Some(extension.into()),
+        label: "Reception".into(),
+        keys: vec![
+            key(PhoneKeyKind::VisualPark, None),
+            key(PhoneKeyKind::VisualGroupPark, None),
+            key(PhoneKeyKind::Blf, Some("102")),
+            PhoneKey {
+                kind: PhoneKeyKind::SpeedDial,
+                target: Some("+4930123456".into()),
+                label: Some("Hotline \"24/7\"".into()),
+            },
+        ],
+    }
+}
+
+#[tokio::test]
+async fn phones_round_trip_keep_key_order_and_survive_reopen() {
+    let (store, dir) = open().await;
+    let t = park_tenant(&store, "acme.test").await;
+    let (p, password) = store
+        .create_phone(&t, phone_spec("000413a1b2c3", "101"))
+        .await
+        .unwrap();
+    assert_eq!(password.len(), 24);
+    assert_eq!(p.password_hash, crate::tokens::token_hash(&password));
+    assert_eq!((p.config_version, p.provisioned_at), (1, None));
+    assert_eq!(
+        store.directory().phone_by_mac("000413a1b2c3").unwrap().id,
+        p.id
+    );
+    let p2 = store
+        .update_phone(
+            &t,
+            &p.id,
+            PhonePatch {
+                label: Some("Desk 2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((p2.config_version, p2.label.as_str()), (2, "Desk 2"));
+    let p3 = store.reprovision_phone(&t, &p.id).await.unwrap();
+    assert_eq!(p3.config_version, 3);
+    store
+        .phone_provisioned(&p.id, 1_700_000_000_000)
+        .await
+        .unwrap();
+    let (p4, pw2) = store.reset_phone_password(&t, &p.id).await.unwrap();
+    assert_ne!(pw2, password);
+    assert_eq!(
+        p4.config_version, 3,
+        "a new password is not a config change"
+    );
+    drop(store);
+    let url = format!("sqlite://{}?mode=rwc", dir.path.join("orbit.db").display());
+    let again = Store::open(&url).await.unwrap();
+    let back: Phone = (*again.directory().phone(&t, &p.id).unwrap()).clone();
+    assert_eq!(back.keys, phone_spec("x", "101").keys);
+    assert_eq!(back.label, "Desk 2");
+    assert_eq!(back.config_version, 3);
+    assert_eq!(back.provisioned_at, Some(1_700_000_000_000));
+    assert_eq!(back.password_hash, crate::tokens::token_hash(&pw2));
+}
+
+#[tokio::test]
+async fn phone_rules_name_the_field_and_macs_are_global() {
+    let (store, _dir) = open().await;
+    let a = park_tenant(&store, "a.test").await;
+    let b = park_tenant(&store, "b.test").await;
+    store
+        .create_phone(&a, phone_spec("000413a1b2c3", "101"))
+        .await
+        .unwrap();
+    // One physical phone: the MAC is taken in every tenant.
+    assert!(matches!(
+        store
+            .create_phone(&b, phone_spec("000413a1b2c3", "101"))
+            .await,
+        Err(StoreError::Conflict("mac"))
+    ));
+    let with = |f: &dyn Fn(&mut PhoneSpec)| {
+        let mut s = phone_spec("000413a1b2c4", "101");
+        f(&mut s);
+        s
+    };
+    let cases: Vec<(PhoneSpec, &str)> = vec![
+        (with(&|s| s.mac = "00:04:13:a1:b2:c4".into()), "mac"),
+        (with(&|s| s.mac = "000413A1B2C4".into()), "mac"),
+        (with(&|s| s.vendor = "yealink".into()), "vendor"),
+        (with(&|s| s.model = "D 785".into()), "model"),
+        (with(&|s| s.model = String::new()), "model"),
+        (with(&|s| s.extension = Some("999".into())), "extension"),
+        (with(&|s| s.label = "a\u{7}".into()), "label"),
+        (
+            with(&|s| s.keys = vec![key(PhoneKeyKind::Blf, None)]),
+            "keys",
+        ),
+        (
+            with(&|s| s.keys = vec![key(PhoneKeyKind::Blf, Some("999"))]),
+            "keys",
+        ),
+        (
+            with(&|s| {
+                s.keys = vec![
+                    key(PhoneKeyKind::Blf, Some("102")),
+                    key(PhoneKeyKind::Blf, Some("102")),
+                ]
+            }),
+            "keys",
+        ),
+        (
+            with(&|s| s.keys = vec![key(PhoneKeyKind::VisualPark, Some("999"))]),
+            "keys",
+        ),
+        (
+            with(&|s| s.keys = vec![key(PhoneKeyKind::VisualGroupPark, Some("101"))]),
+            "keys",
+        ),
+        (
+            with(&|s| s.keys = vec![key(PhoneKeyKind::SpeedDial, None)]),
+            "keys",
+        ),
+        (
+            with(&|s| s.keys = vec![key(PhoneKeyKind::SpeedDial, Some("12a"))]),
+            "keys",
+        ),
+        (
+            with(&|s| s.keys = vec![key(PhoneKeyKind::SpeedDial, Some("1")); 121]),
+            "keys",
+        ),
+    ];
+    for (spec, field) in cases {
+        let shown = format!("{spec:?}");
+        assert_eq!(
+            invalid_field(store.create_phone(&a, spec).await).0,
+            field,
+            "{shown}"
+        );
+    }
+    // An extension of another tenant is no extension here.
+    let c = store.create_tenant("c", "c.test").await.unwrap();
+    store
+        .create_extension(&c.id, "700", "", "secret-xyz")
+        .await
+        .unwrap();
+    let mut s = phone_spec("000413a1b2c5", "101");
+    s.extension = Some("700".into());
+    assert_eq!(
+        invalid_field(store.create_phone(&a, s).await).0,
+        "extension"
+    );
+    // No extension at all is allowed (a phone waiting for its user).
+    let mut s = phone_spec("000413a1b2c6", "101");
+    s.extension = None;
+    store.create_phone(&a, s).await.unwrap();
+    // Another tenant's phone is not found by id.
+    let p = store.directory().phone_by_mac("000413a1b2c3").unwrap();
+    assert!(store.directory().phone(&b, &p.id).is_none());
+    assert!(matches!(
+        store.update_phone(&b, &p.id, PhonePatch::default()).await,
+        Err(StoreError::NotFound("phone"))
+    ));
+    assert!(matches!(
+        store.delete_phone(&b, &p.id).await,
+        Err(StoreError::NotFound("phone"))
+    ));
+}
+
+#[tokio::test]
+async fn deleting_an_extension_leaves_its_phones_without_identity_and_tenant_takes_them() {
+    let (store, _dir) = open().await;
+    let t = park_tenant(&store, "acme.test").await;
+    let (p, _) = store
+        .create_phone(&t, phone_spec("000413a1b2c3", "101"))
+        .await
+        .unwrap();
+    let (q, _) = store
+        .create_phone(&t, phone_spec("000413a1b2c4", "103"))
+        .await
+        .unwrap();
+    store.delete_extension(&t, "101").await.unwrap();
+    let p2 = store.directory().phone(&t, &p.id).unwrap();
+    assert_eq!(p2.extension, None);
+    assert_eq!(p2.config_version, 2);
+    store.delete_extension(&t, "102").await.unwrap();
+    // The BLF key watching 102 is gone from both phones.
+    for id in [&p.id, &q.id] {
+        let ph = store.directory().phone(&t, id).unwrap();
+        assert!(ph.keys.iter().all(|k| k.target.as_deref() != Some("102")));
+        assert_eq!(ph.keys.len(), 3);
+    }
+    store.reload().await.unwrap();
+    assert_eq!(store.directory().phone(&t, &p.id).unwrap().extension, None);
+    assert_eq!(
+        store
+            .directory()
+            .phone(&t, &q.id)
+            .unwrap()
+            .extension
+            .as_deref(),
+        Some("103")
+    );
+    store.delete_tenant(&t).await.unwrap();
+    assert_eq!(count(&store, "phones").await, 0);
+    assert!(store.directory().phone_by_mac("000413a1b2c4").is_none());
+    // The MAC is free again.
+    let u = park_tenant(&store, "u.test").await;
+    store
+        .create_phone(&u, phone_spec("000413a1b2c4", "101"))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn phone_keys_json() {
+    use crate::phones::{decode_keys, encode_keys};
+    let keys = vec![
+        key(PhoneKeyKind::VisualPark, None),
+        PhoneKey {
+            kind: PhoneKeyKind::SpeedDial,
+            target: Some("*88".into()),
+            label: Some("q\"\\\n\u{1}é😀".into()),
+        },
+    ];
+    let s = encode_keys(&keys);
+    assert_eq!(decode_keys(&s).unwrap(), keys);
+    assert_eq!(decode_keys("[]").unwrap(), vec![]);
+    assert_eq!(
+        decode_keys(" [ { \"label\" : null , \"type\" : \"blf\", \"target\": \"1\\u0030\\ud83d\\ude00\" } ] ")
+            .unwrap(),
+        vec![PhoneKey {
+            kind: PhoneKeyKind::Blf,
+            target: Some("10😀".into()),
+            label: None
+        }]
+    );
+    for bad in [
+        "",
+        "[",
+        "[{}]",
+        "[{\"type\":\"nope\"}]",
+        "[{\"type\":\"blf\",\"x\":null}]",
+        "[{\"type\":\"blf\"}]x",
+        "[{\"type\":null}]",
+        "[{\"type\":\"blf\",\"target\":nul}]",
+    ] {
+        assert!(decode_keys(bad).is_none(), "{bad}");
+    }
+    assert!(crate::normalize_mac("00:04:13:AB:CD:EF").as_deref() == Some("000413abcdef"));
+    assert!(crate::normalize_mac("0004-13ab-cdef").is_some());
+    assert!(crate::normalize_mac("000413abcde").is_none());
+    assert!(crate::normalize_mac("000413abcdeg").is_none());
+    assert!(
+        crate::is_dial_string("+4930*1#")
+            && !crate::is_dial_string("+")
+            && !crate::is_dial_string("1 2")
+    );
+}
