@@ -179,3 +179,37 @@ def test_subscribe_refusals_and_fetch(pbx):
         assert r.status in (403, 407), r
     finally:
         c.close()
+
+
+def test_phones_of_the_parked_on_extension_get_park_info(phones_factory, pbx):
+    c = harness.SipClient(pbx.sip_addr)
+    try:
+        _, final = c.register("103", DOMAIN, "pw103secret")
+        assert final is not None and final.status == 200, final
+        outside = phones(phones_factory, pbx, "106", name="outside")
+        office = phones(phones_factory, pbx, "101", "104", name="office")
+        c106, c101 = connect(outside, "106", office, "101")
+        assert park(office, "101", c101, "*68103") == 200
+
+        def next_park_info():
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                m = c.recv_msg(timeout=1)
+                if m is not None and method(m) == "NOTIFY" and m.get("event") == "park-info":
+                    answer(c, m)
+                    return m
+            raise AssertionError("no park-info NOTIFY")
+
+        n = next_park_info()
+        body = n.body.decode()
+        assert n.get("content-type") == "application/x-orbit-park-info+xml", n
+        assert 'action="parked"' in body and "<parked-on>103</parked-on>" in body, body
+        assert "<parked-by>101</parked-by>" in body and 'number="106"' in body, body
+        retrieve = re.search(r"<retrieve>([^<]+)</retrieve>", body).group(1)
+        r = office.call("104", code_uri(retrieve))
+        office.wait_state("104", "CONFIRMED", call=r)
+        n = next_park_info()
+        assert 'action="cleared"' in n.body.decode() and 'reason="retrieved"' in n.body.decode()
+        outside.hangup("106", call=c106)
+    finally:
+        c.close()

@@ -30,6 +30,7 @@ pub mod manager;
 pub mod music;
 mod onetouch;
 pub mod park;
+mod parkinfo;
 mod presence;
 pub mod records;
 pub mod replaces;

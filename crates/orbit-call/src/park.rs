@@ -40,6 +40,8 @@ pub(crate) struct ParkCore {
     /// The engine deadline a timer is armed for.
     pub armed: Option<u64>,
     pub log: ParkLog,
+    /// Who hears park-info NOTIFYs about each park.
+    pub told: std::collections::HashMap<u64, crate::parkinfo::Told>,
 }
 
 impl ParkCore {
@@ -49,6 +51,7 @@ impl ParkCore {
             epoch: Instant::now(),
             armed: None,
             log,
+            told: std::collections::HashMap::new(),
         }
     }
 }
@@ -195,6 +198,11 @@ impl Manager {
             .as_ref()
             .and_then(|g| g.recall.as_ref())
             .unwrap_or(&settings.recall);
+        let (group_members, group_name) = match &target {
+            Target::Group { name, members } => (Some(members.clone()), Some(name.clone())),
+            Target::Extension(_) => (None, None),
+        };
+        let recall_time_s = recall.recall_time_s;
         let req = ParkRequest {
             tenant: tenant.id.clone(),
             call: ck,
@@ -220,6 +228,22 @@ impl Manager {
                     .map(|p| p.parked_on)
                     .unwrap_or_default();
                 info!(call = ck, park = id, on = %parked_on, by = %parker.number, "parked");
+                let mut extensions = match &group_members {
+                    Some(members) => members.clone(),
+                    None => vec![parked_on.clone()],
+                };
+                if settings.notify_parker && !extensions.contains(&parker.number) {
+                    extensions.push(parker.number.clone());
+                }
+                self.park_audience(
+                    id,
+                    crate::parkinfo::Told {
+                        extensions,
+                        group: group_name.clone(),
+                        recall_s: recall_time_s,
+                        since_ms: now_ms(),
+                    },
+                );
                 if via_refer {
                     self.notify_refer(transferor, 200, "OK", true).await;
                 }
@@ -400,7 +424,10 @@ impl Manager {
     pub(crate) async fn drain_park(&mut self) {
         while let Some(out) = self.park.engine.poll() {
             match out {
-                Output::Event(e) => self.log_park_event(e),
+                Output::Event(e) => {
+                    self.park_info_for(&e).await;
+                    self.log_park_event(e);
+                }
                 Output::Ring {
                     park,
                     tenant: _,
