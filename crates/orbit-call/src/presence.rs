@@ -314,7 +314,7 @@ impl Manager {
             Resource::Park(ext) => DialogInfo {
                 entity: format!("sip:park-{ext}@{domain}"),
                 full: true,
-                dialogs: self.parked_dialogs(tenant_id, domain, &[ext.clone()]),
+                dialogs: self.parked_dialogs(tenant_id, domain, std::slice::from_ref(ext)),
             },
             Resource::ParkGroup(id) => {
                 let members = self
