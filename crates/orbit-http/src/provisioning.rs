@@ -5,7 +5,7 @@
 //! password = the per-phone provisioning password (only its SHA-256 is
 //! stored). Without credentials every MAC, known or not, gets the same 401
 //! challenge; with wrong ones, or for an unknown MAC, the same 404. Failed
-//! attempts are rate-limited per source address. Documented in
+//! attempts (404) are rate-limited per source address. Documented in
 //! `docs/phones/snom.md`.
 
 use std::collections::HashMap;
@@ -306,7 +306,8 @@ impl Default for GuardConfig {
 }
 
 /// A token bucket per source (IPv4 address, IPv6 /64) charged by failed
-/// provisioning attempts (401 and 404), in a bounded table.
+/// provisioning attempts (404: wrong credentials, unknown MAC or file), in
+/// a bounded table.
 pub struct Guard {
     config: GuardConfig,
     buckets: Mutex<HashMap<Option<IpAddr>, (f64, Instant)>>,
@@ -419,9 +420,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// The phone `mac` names if the request carries its credentials. Every
-/// failure costs the source one attempt; a source out of attempts gets
-/// 429 before anything is looked up. The password is hashed and compared
+/// The phone `mac` names if the request carries its credentials. Wrong
+/// credentials (or an unknown MAC) cost the source one attempt; a source
+/// out of attempts gets 429 before anything is looked up. The password is hashed and compared
 /// in constant time whether the MAC is known or not.
 #[allow(clippy::result_large_err)] // the error is the response itself
 fn authenticate(
@@ -436,8 +437,9 @@ fn authenticate(
     if !guard.allows(source, now) {
         return Err(too_many());
     }
+    // A challenge costs nothing: it is the same for every MAC, and every
+    // phone behind one address gets one at each fetch.
     let Some((user, password)) = basic_credentials(headers) else {
-        guard.failed(source, now);
         return Err(challenge());
     };
     let phone = s.store.directory().phone_by_mac(mac);

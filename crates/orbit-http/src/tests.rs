@@ -2594,6 +2594,17 @@ async fn failed_provisioning_attempts_are_rate_limited_per_source() {
         StatusCode::TOO_MANY_REQUESTS,
         "same address, other port"
     );
+    // Challenges cost nothing: many phones behind one address all get one.
+    for _ in 0..30 {
+        let (st, _, _) = fetch(&app, &file, None, "198.51.100.99:1").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        fetch(&app, &file, Some((MAC, &pw)), "198.51.100.99:2")
+            .await
+            .0,
+        StatusCode::OK
+    );
     // Another address, and another IPv6 /64, are not affected.
     assert_eq!(
         fetch(&app, &file, Some((MAC, &pw)), "203.0.113.10:1")
