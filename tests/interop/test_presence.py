@@ -213,3 +213,20 @@ def test_phones_of_the_parked_on_extension_get_park_info(phones_factory, pbx):
         outside.hangup("106", call=c106)
     finally:
         c.close()
+
+
+def test_subscriptions_survive_a_restart(pbx):
+    w = Watcher(pbx, "103", "park-103")
+    try:
+        assert w.response.status == 200, w.response
+        first = w.next_notify()
+        time.sleep(0.5)  # the save is written behind
+        assert pbx.stop() == 0
+        pbx.start()
+        again = w.next_notify(timeout=10)
+        assert again.get("call-id") == first.get("call-id"), again
+        assert again.get("subscription-state").startswith("active"), again
+        assert version(again) > version(first), (version(first), version(again))
+        assert dialogs(again) == []
+    finally:
+        w.close()

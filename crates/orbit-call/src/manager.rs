@@ -267,6 +267,7 @@ impl Manager {
     pub fn spawn(inbox: CallsInbox, cfg: CallConfig, deps: Deps) -> Recorder {
         let recorder = crate::records::call_records(deps.store.clone());
         let park_log = crate::records::park_events(deps.store.clone());
+        let subscription_log = crate::records::subscription_ops(deps.store.clone());
         let mut m = Manager {
             music: deps.music,
             cfg,
@@ -276,7 +277,7 @@ impl Manager {
             auth: deps.auth,
             ports: deps.ports,
             recorder: recorder.clone(),
-            presence: crate::presence::PresenceCore::new(),
+            presence: crate::presence::PresenceCore::new(subscription_log),
             park: crate::park::ParkCore::new(
                 orbit_store::MAX_PARKED_PER_EXTENSION.end().to_owned() as usize,
                 park_log,
@@ -298,6 +299,8 @@ impl Manager {
     }
 
     async fn run(&mut self) {
+        self.restore_subscriptions().await;
+        self.drain_presence().await;
         loop {
             let next = self.timers.peek().map(|Reverse((at, _, _))| *at);
             let sleep = async {
@@ -350,6 +353,7 @@ impl Manager {
                 self.drain_park().await;
                 self.recorder.flush().await;
                 self.park.log.flush().await;
+                self.presence.log.flush().await;
                 let _ = done.send(());
             }
         }

@@ -24,7 +24,9 @@ use orbit_sip::{Method, Response, ServerTx};
 use crate::call::{CallState, LegState};
 use crate::dialog::Dialog;
 use crate::manager::{peer_of, Manager, Timer};
+use crate::records::SubscriptionLog;
 use crate::setup::respond_reply;
+use orbit_store::{StoredSubscription, SubscriptionOp};
 
 /// Responses to NOTIFYs come back as responses "for a leg" whose key is
 /// this plus the subscription id.
@@ -34,16 +36,46 @@ pub(crate) struct PresenceCore {
     pub subs: Subscriptions<Dialog>,
     pub by_dialog: HashMap<(String, String), SubId>,
     pub armed: Option<u64>,
+    /// Subscriptions saved for a restart.
+    pub log: SubscriptionLog,
 }
 
 impl PresenceCore {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(log: SubscriptionLog) -> Self {
         PresenceCore {
             subs: Subscriptions::new(Limits::default()),
             by_dialog: HashMap::new(),
             armed: None,
+            log,
         }
     }
+}
+
+/// After a restart, versions go on from the saved one plus this, since
+/// NOTIFYs sent after the last save were not counted (RFC 4235 wants the
+/// version to grow strictly within a subscription).
+const RESTART_VERSION_STEP: u32 = 1 << 16;
+
+fn resource_key(r: &Resource) -> String {
+    match r {
+        Resource::Extension(e) => format!("ext:{e}"),
+        Resource::Park(e) => format!("park:{e}"),
+        Resource::ParkGroup(g) => format!("group:{g}"),
+    }
+}
+
+fn resource_from_key(k: &str) -> Option<Resource> {
+    let (kind, v) = k.split_once(':')?;
+    Some(match kind {
+        "ext" => Resource::Extension(v.to_string()),
+        "park" => Resource::Park(v.to_string()),
+        "group" => Resource::ParkGroup(v.to_string()),
+        _ => return None,
+    })
+}
+
+fn dialog_key(d: &Dialog) -> String {
+    format!("{}|{}", d.call_id, d.local_tag)
 }
 
 const DIALOG_INFO: &str = orbit_presence::dialog_info::DIALOG_INFO_CONTENT_TYPE;
@@ -160,6 +192,7 @@ impl Manager {
                 self.presence
                     .by_dialog
                     .insert((req.call_id.clone(), local_tag), id);
+                self.save_subscription(id);
                 let granted = self
                     .presence
                     .subs
@@ -203,12 +236,77 @@ impl Manager {
         let now = self.park_now();
         match self.presence.subs.refresh(now, id, expires) {
             Ok(granted) => {
+                if granted > 0 {
+                    self.save_subscription(id);
+                }
                 tx.respond(&Response::new(200, "OK").header("Expires", granted.to_string()))
                     .await;
             }
             Err(e) => {
                 tx.respond(&refused(&e)).await;
             }
+        }
+    }
+
+    /// Keep a subscription for a restart (its dialog, version, expiry).
+    fn save_subscription(&mut self, id: SubId) {
+        let now = self.park_now();
+        let Some(s) = self.presence.subs.get(id) else {
+            return;
+        };
+        let left_ms = s.expires_at_ms().saturating_sub(now) as i64;
+        let op = SubscriptionOp::Save(StoredSubscription {
+            id: dialog_key(&s.dialog),
+            tenant_id: s.tenant().to_string(),
+            subscriber: s.subscriber().to_string(),
+            contact: s.contact().to_string(),
+            resource: resource_key(s.resource()),
+            dialog: s.dialog.encode(),
+            next_version: s.next_version(),
+            expires_at: crate::manager::now_ms() + left_ms,
+        });
+        self.presence.log.record(op);
+    }
+
+    /// Subscriptions from before a restart: back in the table, each
+    /// re-notified with the full state.
+    pub(crate) async fn restore_subscriptions(&mut self) {
+        let wall = crate::manager::now_ms();
+        let saved = match self.store.live_subscriptions(wall).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read saved subscriptions");
+                return;
+            }
+        };
+        let now = self.park_now();
+        let mut restored = 0;
+        for s in saved {
+            let (Some(dialog), Some(resource)) =
+                (Dialog::decode(&s.dialog), resource_from_key(&s.resource))
+            else {
+                self.presence.log.record(SubscriptionOp::Delete(s.id));
+                continue;
+            };
+            let key = (dialog.call_id.clone(), dialog.local_tag.clone());
+            let id = self.presence.subs.restore(
+                now,
+                orbit_presence::SavedSubscription {
+                    tenant: s.tenant_id,
+                    subscriber: s.subscriber,
+                    contact: s.contact,
+                    resource,
+                    dialog,
+                    next_version: s.next_version.saturating_add(RESTART_VERSION_STEP),
+                    expires_left_s: ((s.expires_at - wall).max(0) / 1000) as u32,
+                },
+            );
+            self.presence.by_dialog.insert(key, id);
+            self.save_subscription(id);
+            restored += 1;
+        }
+        if restored > 0 {
+            tracing::info!(subscriptions = restored, "subscriptions restored");
         }
     }
 
@@ -281,6 +379,9 @@ impl Manager {
             .build();
         if matches!(n.state, SubState::Terminated { .. }) {
             let key = (sub.dialog.call_id.clone(), sub.dialog.local_tag.clone());
+            self.presence
+                .log
+                .record(SubscriptionOp::Delete(dialog_key(&sub.dialog)));
             self.presence.by_dialog.remove(&key);
         }
         self.send_request(NOTIFY_KEYS + n.id, Method::Notify, branch, bytes, peer)
@@ -291,13 +392,14 @@ impl Manager {
     /// forgotten the subscription; drop it (RFC 6665 §4.1.3).
     pub(crate) fn on_notify_answer(&mut self, id: SubId, status: u16) {
         if status == 481 || status == 408 {
-            if let Some(key) = self
-                .presence
-                .subs
-                .get(id)
-                .map(|s| (s.dialog.call_id.clone(), s.dialog.local_tag.clone()))
-            {
+            if let Some((key, saved)) = self.presence.subs.get(id).map(|s| {
+                (
+                    (s.dialog.call_id.clone(), s.dialog.local_tag.clone()),
+                    dialog_key(&s.dialog),
+                )
+            }) {
                 self.presence.by_dialog.remove(&key);
+                self.presence.log.record(SubscriptionOp::Delete(saved));
             }
             self.presence.subs.forget(id);
         }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orbit_store::{CallRecord, ParkEventRecord, Store, StoreError};
+use orbit_store::{CallRecord, ParkEventRecord, Store, StoreError, SubscriptionOp};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -79,6 +79,19 @@ pub fn park_events(store: Store) -> ParkLog {
         Arc::new(move |batch: Vec<ParkEventRecord>| {
             let store = store.clone();
             Box::pin(async move { store.append_park_events(&batch).await })
+        }),
+    )
+}
+
+/// Saved and ended subscriptions, in order.
+pub type SubscriptionLog = Writer<SubscriptionOp>;
+
+pub fn subscription_ops(store: Store) -> SubscriptionLog {
+    Writer::start(
+        "subscriptions",
+        Arc::new(move |batch: Vec<SubscriptionOp>| {
+            let store = store.clone();
+            Box::pin(async move { store.apply_subscription_ops(&batch).await })
         }),
     )
 }

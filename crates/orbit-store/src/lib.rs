@@ -17,6 +17,7 @@ mod phones;
 mod registrations;
 mod ring_groups;
 mod store;
+mod subscriptions;
 pub mod tokens;
 
 pub use calls::{DEFAULT_CALL_RECORDS, MAX_CALL_RECORDS};
@@ -41,6 +42,7 @@ pub use phones::{
 pub use registrations::BindingOp;
 pub use ring_groups::{MAX_RING_GROUP_MEMBERS, RING_TIME_S};
 pub use store::{Store, StoreEvent};
+pub use subscriptions::{StoredSubscription, SubscriptionOp};
 
 /// The registrations in force now. The registrar's memory answers this:
 /// the database trails it by the write-through delay.

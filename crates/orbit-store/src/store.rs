@@ -267,6 +267,7 @@ impl Store {
             "DELETE FROM api_tokens WHERE tenant_id = $1",
             "DELETE FROM call_records WHERE tenant_id = $1",
             "DELETE FROM park_events WHERE tenant_id = $1",
+            "DELETE FROM subscriptions WHERE tenant_id = $1",
             "DELETE FROM park_group_members WHERE tenant_id = $1",
             "DELETE FROM park_groups WHERE tenant_id = $1",
             "DELETE FROM park_settings WHERE tenant_id = $1",

@@ -209,7 +209,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
+        axum::serve(
+            http,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
             .with_graceful_shutdown(async move { http_cancel.cancelled().await })
             .await
     });
