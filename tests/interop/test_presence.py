@@ -230,3 +230,27 @@ def test_subscriptions_survive_a_restart(pbx):
         assert dialogs(again) == []
     finally:
         w.close()
+
+
+def test_reprovision_tells_the_phone_to_fetch_its_configuration(pbx):
+    c = harness.SipClient(pbx.sip_addr)
+    try:
+        _, final = c.register("103", DOMAIN, "pw103secret")
+        assert final is not None and final.status == 200, final
+        r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/phones",
+                         {"mac": "00:04:13:a1:b2:c3", "vendor": "snom", "model": "D785",
+                          "extension": "103", "keys": [{"type": "visual_park"}]})
+        assert r.status == 201, r
+        r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/phones/{r.json['id']}/reprovision", {})
+        assert r.status == 200, r
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            m = c.recv_msg(timeout=1)
+            if m is not None and method(m) == "NOTIFY":
+                answer(c, m)
+                assert m.get("event") == "check-sync;reboot=false", m
+                break
+        else:
+            raise AssertionError("no check-sync NOTIFY")
+    finally:
+        c.close()

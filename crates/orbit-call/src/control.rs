@@ -24,6 +24,13 @@ impl Manager {
                 park_id,
                 to,
             } => self.api_retrieve(&tenant_id, &park_id, &to).await,
+            CallCommand::CheckSync {
+                tenant_id,
+                extension,
+            } => {
+                self.check_sync(&tenant_id, &extension).await;
+                Ok(())
+            }
             CallCommand::HangUp { tenant_id, park_id } => {
                 let ck = self.parked_call(&tenant_id, &park_id)?;
                 self.end_call(ck, "hung_up_parked", None).await;

@@ -26,6 +26,32 @@ pub(crate) struct Told {
 }
 
 impl Manager {
+    /// `NOTIFY` with `Event: check-sync;reboot=false` to every phone
+    /// registered for `ext`: Snom (and most desk phones) then fetch their
+    /// configuration again.
+    pub(crate) async fn check_sync(&mut self, tenant_id: &str, ext: &str) {
+        let Some(tenant) = self.store.directory().tenant(tenant_id) else {
+            return;
+        };
+        for b in self.registrar.bindings(tenant_id, ext) {
+            let Some(peer) = Peer::parse(&b.source) else { continue };
+            let branch = new_branch();
+            let bytes = RequestText::new(Method::Notify, b.contact.clone())
+                .via(&self.cfg.local, peer.transport, &branch)
+                .header("Max-Forwards", "70")
+                .header("From", format!("<sip:{ext}@{}>;tag={}", tenant.domain, token()))
+                .header("To", format!("<sip:{ext}@{}>", tenant.domain))
+                .header("Call-ID", format!("{}@orbit", token()))
+                .header("CSeq", "1 NOTIFY")
+                .header("Contact", self.cfg.local.contact(peer.transport))
+                .header("Event", "check-sync;reboot=false")
+                .header("Subscription-State", "terminated;reason=noresource")
+                .build();
+            self.send_request(PARK_INFO_KEY, Method::Notify, branch, bytes, peer)
+                .await;
+        }
+    }
+
     /// Remember who hears about park `id` (called when the park succeeds).
     pub(crate) fn park_audience(&mut self, id: u64, told: Told) {
         self.park.told.insert(id, told);

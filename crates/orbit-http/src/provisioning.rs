@@ -262,6 +262,14 @@ async fn reprovision_phone(
     let t = tenant_for(&s, &caller, &key)?;
     let p = phone_for(&s, &t, &id)?;
     let p = s.store.reprovision_phone(&t.id, &p.id).await?;
+    // Tell the phone now if it is registered; otherwise it picks the new
+    // configuration up at its next scheduled fetch or reboot.
+    if let Some(ext) = &p.extension {
+        let _ = s.control.command(orbit_store::CallCommand::CheckSync {
+            tenant_id: t.id.clone(),
+            extension: ext.clone(),
+        });
+    }
     Ok(Json(phone_json(&p, &base_url(&headers))))
 }
 

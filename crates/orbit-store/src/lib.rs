@@ -94,6 +94,12 @@ pub enum CallCommand {
     },
     /// Hang up a parked call.
     HangUp { tenant_id: String, park_id: String },
+    /// Ask the phones registered for `extension` to fetch their
+    /// configuration again (`NOTIFY` with `Event: check-sync`).
+    CheckSync {
+        tenant_id: String,
+        extension: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
