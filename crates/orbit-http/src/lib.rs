@@ -8,7 +8,7 @@ mod json;
 mod parking;
 mod provisioning;
 mod routes;
-mod validate;
+pub mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;

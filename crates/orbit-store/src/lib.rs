@@ -14,6 +14,7 @@ mod model;
 mod park;
 mod park_events;
 mod phones;
+mod portal;
 mod registrations;
 mod ring_groups;
 mod store;
@@ -39,6 +40,7 @@ pub use phones::{
     is_dial_string, is_phone_mac, normalize_mac, MAX_KEY_LABEL, MAX_PHONE_KEYS, MAX_PHONE_LABEL,
     MAX_PHONE_MODEL, PHONE_VENDORS,
 };
+pub use portal::{PortalSession, PortalUser};
 pub use registrations::BindingOp;
 pub use ring_groups::{MAX_RING_GROUP_MEMBERS, RING_TIME_S};
 pub use store::{Store, StoreEvent};

@@ -104,3 +104,39 @@ pub async fn first_tenant(store: &Store, config: &Config) -> anyhow::Result<()> 
     store.meta_init("bootstrapped", "1").await?;
     Ok(())
 }
+
+/// The first portal account, `admin` (system admin), on a start with none:
+/// password `ORBIT_ADMIN_PASSWORD` if set, else generated into
+/// `<data-dir>/admin-password` (mode 0600) and printed once, as the admin token.
+pub async fn first_admin(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
+    if store.portal_user_count().await? > 0 {
+        return Ok(());
+    }
+    let password = match std::env::var("ORBIT_ADMIN_PASSWORD") {
+        Ok(p) if p.chars().count() >= 8 => p,
+        Ok(_) => anyhow::bail!("ORBIT_ADMIN_PASSWORD must be at least 8 characters"),
+        Err(_) => {
+            let path = data_dir.join("admin-password");
+            let password = random_b64(18);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts
+                .open(&path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            writeln!(f, "{password}")?;
+            println!(
+                "Web portal: sign in at /portal/ as admin with the password saved in {} (shown only now): {password}",
+                path.display()
+            );
+            password
+        }
+    };
+    let hash = tokio::task::spawn_blocking(move || orbit_portal::hash_password(&password)).await?;
+    store.create_portal_user("admin", &hash, None).await?;
+    Ok(())
+}

@@ -53,6 +53,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_token = bootstrap::admin_token(&config.data_dir)?;
     let nonce_key = bootstrap::nonce_key(&store).await?;
     bootstrap::first_tenant(&store, &config).await?;
+    bootstrap::first_admin(&store, &config.data_dir).await?;
 
     let cancel = CancellationToken::new();
     let g = &config.guard;
@@ -198,7 +199,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
-    let app = orbit_http::router(orbit_http::ApiState {
+    let api = orbit_http::ApiState {
         store: store.clone(),
         admin_token_hash: orbit_http::admin_token_hash(&admin_token),
         metrics: Arc::new(move || prometheus.render()),
@@ -206,7 +207,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         calls: Arc::new(calls.clone()),
         control: Arc::new(calls.clone()),
         music,
-    });
+    };
+    let app = orbit_http::router(api.clone()).merge(orbit_portal::router(api));
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
         axum::serve(
