@@ -1,7 +1,7 @@
 //! Commands from the API: park a call in progress, ring an extension to
 //! take a parked call, hang up a parked call.
 
-use orbit_media::{LegConfig, LegId, Negotiated};
+use orbit_media::{LegId, Negotiated};
 use orbit_park::Retrieve;
 use orbit_store::{CallCommand, CommandError};
 
@@ -177,20 +177,14 @@ impl Manager {
             return self.hang_up_leg(key).await;
         }
         self.cancel_recall_forks(ck).await;
-        for f in p.retrievers.iter().copied().filter(|f| *f != key) {
-            self.cancel_leg(f).await;
-        }
-        if let Some(leg) = self.legs.get_mut(&key) {
-            leg.negotiated = Some(neg.clone());
-        }
-        if let Some(call) = self.calls.get_mut(&ck) {
-            call.parked = None;
-            call.set_leg(p.side, Some(key));
-            call.media.set_config(p.side, LegConfig::from(&neg));
-            call.transfers
-                .push(format!("retrieved by {by} (from the API)"));
-        }
-        self.apply_modes(ck);
-        self.publish(ck);
+        let others: Vec<LegKey> = p.retrievers.iter().copied().filter(|f| *f != key).collect();
+        self.take_parked_side(
+            ck,
+            key,
+            neg,
+            &others,
+            format!("retrieved by {by} (from the API)"),
+        )
+        .await;
     }
 }

@@ -648,17 +648,33 @@ impl Manager {
         {
             return self.hang_up_leg(key).await;
         }
-        for f in ring.forks.iter().copied().filter(|f| *f != key) {
-            self.cancel_leg(f).await;
+        let others: Vec<LegKey> = ring.forks.iter().copied().filter(|f| *f != key).collect();
+        self.take_parked_side(ck, key, neg, &others, format!("recalled to {by}"))
+            .await;
+    }
+
+    /// Leg `key` (an answered recall or retriever) takes the parked call's
+    /// empty side; `others` ringing for the same purpose are cancelled.
+    pub(crate) async fn take_parked_side(
+        &mut self,
+        ck: CallKey,
+        key: LegKey,
+        neg: Negotiated,
+        others: &[LegKey],
+        note: String,
+    ) {
+        for f in others {
+            self.cancel_leg(*f).await;
         }
         if let Some(leg) = self.legs.get_mut(&key) {
             leg.negotiated = Some(neg.clone());
         }
         if let Some(call) = self.calls.get_mut(&ck) {
-            call.parked = None;
-            call.set_leg(p.side, Some(key));
-            call.media.set_config(p.side, LegConfig::from(&neg));
-            call.transfers.push(format!("recalled to {by}"));
+            if let Some(p) = call.parked.take() {
+                call.set_leg(p.side, Some(key));
+                call.media.set_config(p.side, LegConfig::from(&neg));
+            }
+            call.transfers.push(note);
         }
         self.apply_modes(ck);
         self.publish(ck);

@@ -34,12 +34,17 @@ impl Manager {
             return;
         };
         for b in self.registrar.bindings(tenant_id, ext) {
-            let Some(peer) = Peer::parse(&b.source) else { continue };
+            let Some(peer) = Peer::parse(&b.source) else {
+                continue;
+            };
             let branch = new_branch();
             let bytes = RequestText::new(Method::Notify, b.contact.clone())
                 .via(&self.cfg.local, peer.transport, &branch)
                 .header("Max-Forwards", "70")
-                .header("From", format!("<sip:{ext}@{}>;tag={}", tenant.domain, token()))
+                .header(
+                    "From",
+                    format!("<sip:{ext}@{}>;tag={}", tenant.domain, token()),
+                )
                 .header("To", format!("<sip:{ext}@{}>", tenant.domain))
                 .header("Call-ID", format!("{}@orbit", token()))
                 .header("CSeq", "1 NOTIFY")

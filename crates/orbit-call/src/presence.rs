@@ -17,7 +17,6 @@ use orbit_presence::{
     render, DialogEntry, DialogInfo, DialogState, Direction, Limits, Notify, ParkedMark,
     Participant, Refused, Resource, SubId, SubState, SubscribeRequest, Subscriptions,
 };
-use orbit_registrar::AuthOutcome;
 use orbit_sip::response::stable_tag;
 use orbit_sip::{Method, Response, ServerTx};
 
@@ -114,12 +113,7 @@ impl Manager {
                 }
             };
         }
-        let tenant = {
-            let d = self.store.directory();
-            d.tenant_by_domain(&req.uri.host)
-                .or_else(|| d.tenant_by_domain(&req.to.uri.host))
-        };
-        let Some(tenant) = tenant else {
+        let Some(tenant) = self.tenant_of(&req) else {
             tx.respond(&Response::new(404, "Not Found (unknown domain)"))
                 .await;
             return;
@@ -153,19 +147,9 @@ impl Manager {
                 .await;
             return;
         }
-        let ext = {
-            let store = self.store.clone();
-            let tid = tenant.id.clone();
-            match self.auth.authenticate(
-                &req,
-                tx.source(),
-                &tenant,
-                |u| store.directory().extension(&tid, u),
-                true,
-            ) {
-                AuthOutcome::Authenticated(ext) => ext,
-                AuthOutcome::Respond(reply) => return respond_reply(tx, reply),
-            }
+        let ext = match self.authenticate_user(&req, tx.source(), &tenant) {
+            Ok(ext) => ext,
+            Err(reply) => return respond_reply(tx, *reply),
         };
         let user = crate::sipmsg::percent_decode(req.uri.user.as_deref().unwrap_or(""));
         let Some(resource) = self.resource_of(&tenant.id, &user) else {

@@ -64,15 +64,40 @@ pub(crate) fn session_expires(req: &Request) -> Option<u32> {
 }
 
 impl Manager {
+    /// The tenant a phone's request addresses: the Request-URI's host, or
+    /// the To host (phones using Orbit as outbound proxy).
+    pub(crate) fn tenant_of(&self, req: &Request) -> Option<Arc<Tenant>> {
+        let d = self.store.directory();
+        d.tenant_by_domain(&req.uri.host)
+            .or_else(|| d.tenant_by_domain(&req.to.uri.host))
+    }
+
+    /// Check a user's credentials for `tenant` (407 challenge); `Err` is the
+    /// answer to send instead.
+    pub(crate) fn authenticate_user(
+        &self,
+        req: &Request,
+        source: &orbit_sip::Source,
+        tenant: &Tenant,
+    ) -> Result<Arc<orbit_store::Extension>, Box<Reply>> {
+        let store = self.store.clone();
+        let tid = tenant.id.clone();
+        match self.auth.authenticate(
+            req,
+            source,
+            tenant,
+            |u| store.directory().extension(&tid, u),
+            true,
+        ) {
+            AuthOutcome::Authenticated(ext) => Ok(ext),
+            AuthOutcome::Respond(reply) => Err(Box::new(reply)),
+        }
+    }
+
     pub(crate) async fn on_new_invite(&mut self, tx: ServerTx) {
         let req = tx.request().clone();
         let source = *tx.source();
-        let tenant = {
-            let d = self.store.directory();
-            d.tenant_by_domain(&req.uri.host)
-                .or_else(|| d.tenant_by_domain(&req.to.uri.host))
-        };
-        let Some(tenant) = tenant else {
+        let Some(tenant) = self.tenant_of(&req) else {
             tx.respond(&Response::new(404, "Not Found (unknown domain)"))
                 .await;
             return;
@@ -85,19 +110,9 @@ impl Manager {
             .await;
             return;
         }
-        let ext = {
-            let store = self.store.clone();
-            let tid = tenant.id.clone();
-            match self.auth.authenticate(
-                &req,
-                &source,
-                &tenant,
-                |u| store.directory().extension(&tid, u),
-                true,
-            ) {
-                AuthOutcome::Authenticated(ext) => ext,
-                AuthOutcome::Respond(reply) => return respond_reply(tx, reply),
-            }
+        let ext = match self.authenticate_user(&req, &source, &tenant) {
+            Ok(ext) => ext,
+            Err(reply) => return respond_reply(tx, *reply),
         };
         if req.from.uri.user.as_deref() != Some(ext.number.as_str()) {
             tx.respond(&Response::new(
