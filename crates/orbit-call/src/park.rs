@@ -42,6 +42,8 @@ pub(crate) struct ParkCore {
     pub log: ParkLog,
     /// Who hears park-info NOTIFYs about each park.
     pub told: std::collections::HashMap<u64, crate::parkinfo::Told>,
+    /// The call of each park, until the park ends.
+    pub calls: std::collections::HashMap<u64, CallKey>,
 }
 
 impl ParkCore {
@@ -52,6 +54,7 @@ impl ParkCore {
             armed: None,
             log,
             told: std::collections::HashMap::new(),
+            calls: std::collections::HashMap::new(),
         }
     }
 }
@@ -235,6 +238,7 @@ impl Manager {
                 if settings.notify_parker && !extensions.contains(&parker.number) {
                     extensions.push(parker.number.clone());
                 }
+                self.park.calls.insert(id, ck);
                 self.park_audience(
                     id,
                     crate::parkinfo::Told {
@@ -425,6 +429,9 @@ impl Manager {
         while let Some(out) = self.park.engine.poll() {
             match out {
                 Output::Event(e) => {
+                    if let (Some(park), true) = (e.park, e.kind.is_terminal()) {
+                        self.park.calls.remove(&park);
+                    }
                     self.park_info_for(&e).await;
                     self.log_park_event(e);
                 }
@@ -437,13 +444,16 @@ impl Manager {
                     display,
                     ring_for_s: _,
                 } => self.ring_recall(park, call, attempt, to, display).await,
-                Output::CancelRecall { park: _, attempt } => {
-                    let ck = self.calls.iter().find_map(|(k, c)| {
-                        c.parked
-                            .as_ref()
-                            .and_then(|p| p.recall.as_ref())
-                            .filter(|r| r.attempt == attempt)
-                            .map(|_| *k)
+                Output::CancelRecall { park, attempt } => {
+                    // Attempt numbers are per park: match both.
+                    let ck = self.park.calls.get(&park).copied().filter(|ck| {
+                        self.calls
+                            .get(ck)
+                            .and_then(|c| c.parked.as_ref())
+                            .is_some_and(|p| {
+                                p.id == park
+                                    && p.recall.as_ref().is_some_and(|r| r.attempt == attempt)
+                            })
                     });
                     if let Some(ck) = ck {
                         self.cancel_recall_forks(ck).await;
