@@ -266,6 +266,28 @@ try {
     assert((await page.textContent("#music-source")).includes("uploaded file"), await page.textContent("#music-source"));
   });
 
+  let phone = "";
+  await step("phones: add one with Visual Park keys, reprovision, configuration link", async () => {
+    await page.click('nav a:has-text("Phones")');
+    await page.fill("#new-phone #f-mac", "00:04:13:a1:b2:c3");
+    await page.fill("#new-phone #f-model", "D785");
+    await page.fill("#new-phone #f-extension", "101");
+    await page.fill("#new-phone #f-label", "James's desk");
+    await page.fill("#new-phone #f-keys", "visual_park 103 Park 103\nvisual_group_park - Group park\nnot_a_key 1");
+    await submit("#new-phone");
+    assert((await page.textContent('#new-phone .error[data-field="keys"]')).includes("not_a_key"), "no keys error");
+    await page.fill("#new-phone #f-keys", "visual_park 103 Park 103\nvisual_group_park - Group park");
+    await submit("#new-phone");
+    assert(await page.isVisible("#provisioning-password"), "no provisioning password shown");
+    assert((await page.getAttribute("#config-link", "href")).endsWith("/provisioning/snom/000413a1b2c3.xml"), "config link");
+    phone = page.url().split("/").pop();
+    await shot("06c-phone");
+    await Promise.all([page.waitForNavigation(), page.click('form[action$="/reprovision"] button')]);
+    assert((await page.textContent("main")).includes("configuration version 2"), "reprovision did not raise the version");
+    await page.goto(`${base}/portal/t/${acme}/phones`);
+    await shot("06d-phones");
+  });
+
   await step("the Live page is live and reconnects by itself after a restart", async () => {
     await page.goto(`${base}/portal/t/${acme}/live`);
     await page.waitForSelector("#live-status.live", { timeout: 10000 });
@@ -351,7 +373,7 @@ try {
     await submit("form.logout");
     await signIn("other-admin", "tenant-password-1");
     assert(page.url().endsWith(`/portal/t/${other}/extensions`), page.url());
-    for (const p of [`t/${acme}/extensions`, "t/acme.example/extensions", `t/${acme}/call-park`, `t/${acme}/call-park/groups/${group}`, `t/${acme}/live`, `t/${acme}/log`, "admin/tenants"]) {
+    for (const p of [`t/${acme}/extensions`, "t/acme.example/extensions", `t/${acme}/phones`, `t/${acme}/phones/${phone}`, `t/${acme}/call-park`, `t/${acme}/call-park/groups/${group}`, `t/${acme}/live`, `t/${acme}/log`, "admin/tenants"]) {
       const res = await page.goto(`${base}/portal/${p}`);
       assert(res.status() === 404, `${p} answered ${res.status()}`);
       assert(!(await page.content()).includes("James"), `${p} showed Acme data`);

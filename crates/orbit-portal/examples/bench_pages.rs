@@ -14,19 +14,34 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 struct Regs(Vec<Binding>);
 impl LiveBindings for Regs {
     fn tenant_bindings(&self, t: &str) -> Vec<Binding> {
-        self.0.iter().filter(|b| b.tenant_id == t).cloned().collect()
+        self.0
+            .iter()
+            .filter(|b| b.tenant_id == t)
+            .cloned()
+            .collect()
     }
 }
 struct Calls(Vec<ActiveCall>);
 impl ActiveCalls for Calls {
     fn active_calls(&self, t: &str) -> Vec<ActiveCall> {
-        self.0.iter().filter(|c| c.tenant_id == t).cloned().collect()
+        self.0
+            .iter()
+            .filter(|c| c.tenant_id == t)
+            .cloned()
+            .collect()
     }
 }
-struct Parked(Vec<ParkedCall>, tokio::sync::broadcast::Sender<ParkEventRecord>);
+struct Parked(
+    Vec<ParkedCall>,
+    tokio::sync::broadcast::Sender<ParkEventRecord>,
+);
 impl CallControl for Parked {
     fn parked_calls(&self, t: &str) -> Vec<ParkedCall> {
-        self.0.iter().filter(|p| p.tenant_id == t).cloned().collect()
+        self.0
+            .iter()
+            .filter(|p| p.tenant_id == t)
+            .cloned()
+            .collect()
     }
     fn command(&self, _c: CallCommand) -> tokio::sync::oneshot::Receiver<Result<(), CommandError>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -40,7 +55,10 @@ impl CallControl for Parked {
 struct Music;
 impl MusicOnHold for Music {
     fn info(&self, _t: &str) -> MusicInfo {
-        MusicInfo { custom: false, seconds: 30.0 }
+        MusicInfo {
+            custom: false,
+            seconds: 30.0,
+        }
     }
     fn replace(&self, _t: &str, _w: &[u8]) -> Result<MusicInfo, String> {
         Err("bench".into())
@@ -64,47 +82,141 @@ async fn get(addr: std::net::SocketAddr, path: &str, cookie: &str) -> (u16, usiz
 async fn main() {
     let dir = std::env::temp_dir().join(format!("orbit-portal-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::open(&format!("sqlite://{}?mode=rwc", dir.join("b.db").display())).await.unwrap();
+    let store = Store::open(&format!("sqlite://{}?mode=rwc", dir.join("b.db").display()))
+        .await
+        .unwrap();
     let t = store.create_tenant("Bench", "bench.example").await.unwrap();
     let now = now_ms();
     let t0 = Instant::now();
     for i in 0..1000 {
-        store.create_extension(&t.id, &format!("{}", 1000 + i), &format!("User {i}"), "bench-password").await.unwrap();
+        store
+            .create_extension(
+                &t.id,
+                &format!("{}", 1000 + i),
+                &format!("User {i}"),
+                "bench-password",
+            )
+            .await
+            .unwrap();
     }
     for g in 0..20 {
         let members = (0..10).map(|m| format!("{}", 1000 + g * 10 + m)).collect();
         store
-            .create_ring_group(&t.id, RingGroupSpec { number: format!("{}", 5000 + g), name: format!("Group {g}"), members, strategy: RingStrategy::RingAll, ring_time_s: 20, no_answer_destination: None })
+            .create_ring_group(
+                &t.id,
+                RingGroupSpec {
+                    number: format!("{}", 5000 + g),
+                    name: format!("Group {g}"),
+                    members,
+                    strategy: RingStrategy::RingAll,
+                    ring_time_s: 20,
+                    no_answer_destination: None,
+                },
+            )
             .await
             .unwrap();
     }
     let mut park_group = String::new();
     for g in 0..10 {
         let members = (0..50).map(|m| format!("{}", 1000 + g * 50 + m)).collect();
-        let pg = store.create_park_group(&t.id, ParkGroupSpec { name: format!("Park group {g}"), members, recall: None }).await.unwrap();
+        let pg = store
+            .create_park_group(
+                &t.id,
+                ParkGroupSpec {
+                    name: format!("Park group {g}"),
+                    members,
+                    recall: None,
+                },
+            )
+            .await
+            .unwrap();
         park_group = pg.id;
     }
     let events: Vec<ParkEventRecord> = (0..1000)
-        .map(|i| ParkEventRecord { id: format!("ev{i}"), tenant_id: t.id.clone(), at_ms: now - i * 1000, kind: "parked".into(), park_id: Some(format!("{i}")), extension: format!("{}", 1000 + i % 1000), call_id: format!("c{i}"), parker: "1001".into(), parked_number: "1999".into(), parked_name: "Caller".into(), detail: String::new() })
+        .map(|i| ParkEventRecord {
+            id: format!("ev{i}"),
+            tenant_id: t.id.clone(),
+            at_ms: now - i * 1000,
+            kind: "parked".into(),
+            park_id: Some(format!("{i}")),
+            extension: format!("{}", 1000 + i % 1000),
+            call_id: format!("c{i}"),
+            parker: "1001".into(),
+            parked_number: "1999".into(),
+            parked_name: "Caller".into(),
+            detail: String::new(),
+        })
         .collect();
     store.append_park_events(&events).await.unwrap();
     let records: Vec<CallRecord> = (0..1000)
-        .map(|i| CallRecord { id: format!("cr{i}"), tenant_id: t.id.clone(), caller: "1001".into(), caller_name: "User".into(), callee: format!("{}", 1000 + i % 1000), answered_by: Some("1002".into()), started_at: now - i * 1000, answered_at: Some(now - i * 1000 + 500), ended_at: now - i * 1000 + 30_000, end_reason: "caller_hangup".into(), transfers: vec![] })
+        .map(|i| CallRecord {
+            id: format!("cr{i}"),
+            tenant_id: t.id.clone(),
+            caller: "1001".into(),
+            caller_name: "User".into(),
+            callee: format!("{}", 1000 + i % 1000),
+            answered_by: Some("1002".into()),
+            started_at: now - i * 1000,
+            answered_at: Some(now - i * 1000 + 500),
+            ended_at: now - i * 1000 + 30_000,
+            end_reason: "caller_hangup".into(),
+            transfers: vec![],
+        })
         .collect();
     store.append_call_records(&records).await.unwrap();
     let hash = orbit_portal::hash_password("bench-password");
-    let user = store.create_portal_user("bench", &hash, Some(&t.id)).await.unwrap();
-    store.create_portal_session(&user.id, "benchcookie", "benchcsrf", now + 3_600_000).await.unwrap();
+    let user = store
+        .create_portal_user("bench", &hash, Some(&t.id))
+        .await
+        .unwrap();
+    store
+        .create_portal_session(&user.id, "benchcookie", "benchcsrf", now + 3_600_000)
+        .await
+        .unwrap();
     println!("setup: {:.1} s", t0.elapsed().as_secs_f64());
 
     let regs = (0..1000)
-        .map(|i| Binding { tenant_id: t.id.clone(), extension: format!("{}", 1000 + i), contact: format!("sip:{}@192.0.2.{}:5060", 1000 + i, i % 250), contact_params: String::new(), expires_at: now + 3_600_000, call_id: format!("r{i}"), cseq: 1, source: format!("192.0.2.{}:5060", i % 250), transport: "udp".into(), user_agent: "snom D785/10.1.204.0".into(), registered_at: now })
+        .map(|i| Binding {
+            tenant_id: t.id.clone(),
+            extension: format!("{}", 1000 + i),
+            contact: format!("sip:{}@192.0.2.{}:5060", 1000 + i, i % 250),
+            contact_params: String::new(),
+            expires_at: now + 3_600_000,
+            call_id: format!("r{i}"),
+            cseq: 1,
+            source: format!("192.0.2.{}:5060", i % 250),
+            transport: "udp".into(),
+            user_agent: "snom D785/10.1.204.0".into(),
+            registered_at: now,
+        })
         .collect();
     let calls = (0..100)
-        .map(|i| ActiveCall { id: format!("call{i}"), tenant_id: t.id.clone(), caller: format!("{}", 1100 + i), callee: format!("{}", 1200 + i), answered_by: Some(format!("{}", 1200 + i)), state: "parked".into(), started_at: now - 60_000, answered_at: Some(now - 55_000) })
+        .map(|i| ActiveCall {
+            id: format!("call{i}"),
+            tenant_id: t.id.clone(),
+            caller: format!("{}", 1100 + i),
+            callee: format!("{}", 1200 + i),
+            answered_by: Some(format!("{}", 1200 + i)),
+            state: "parked".into(),
+            started_at: now - 60_000,
+            answered_at: Some(now - 55_000),
+        })
         .collect();
     let parked = (0..100)
-        .map(|i| ParkedCall { id: format!("{i}"), call_id: format!("call{i}"), tenant_id: t.id.clone(), parked_on: format!("{}", 1000 + i), parked_by: format!("{}", 1000 + i), caller_number: format!("{}", 1100 + i), caller_name: format!("Caller {i}"), parked_at: now - 10_000, recall_at: Some(now + 35_000), state: "parked".into(), recalling: None, retrieve_number: format!("*88*{i}") })
+        .map(|i| ParkedCall {
+            id: format!("{i}"),
+            call_id: format!("call{i}"),
+            tenant_id: t.id.clone(),
+            parked_on: format!("{}", 1000 + i),
+            parked_by: format!("{}", 1000 + i),
+            caller_number: format!("{}", 1100 + i),
+            caller_name: format!("Caller {i}"),
+            parked_at: now - 10_000,
+            recall_at: Some(now + 35_000),
+            state: "parked".into(),
+            recalling: None,
+            retrieve_number: format!("*88*{i}"),
+        })
         .collect();
     let state = orbit_http::ApiState {
         store,
@@ -133,7 +245,10 @@ async fn main() {
         format!("/portal/t/{tid}/extensions/1500"),
     ];
     const RUNS: usize = 30;
-    println!("{:<60} {:>8} {:>8} {:>8} {:>9}", "page", "median", "p95", "max", "bytes");
+    println!(
+        "{:<60} {:>8} {:>8} {:>8} {:>9}",
+        "page", "median", "p95", "max", "bytes"
+    );
     let mut worst: f64 = 0.0;
     for p in &pages {
         let (status, _) = get(addr, p, "benchcookie").await; // warm-up
@@ -150,7 +265,9 @@ async fn main() {
         ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let (med, p95, max) = (ms[RUNS / 2], ms[RUNS * 95 / 100], ms[RUNS - 1]);
         worst = worst.max(max);
-        let shown = p.replace(tid.as_str(), "{tenant}").replace(park_group.as_str(), "{group}");
+        let shown = p
+            .replace(tid.as_str(), "{tenant}")
+            .replace(park_group.as_str(), "{group}");
         println!("{shown:<60} {med:>6.1}ms {p95:>6.1}ms {max:>6.1}ms {bytes:>9}");
     }
     println!("slowest single load: {worst:.1} ms (bar: 200 ms)");

@@ -41,7 +41,7 @@ fn list_page(
         r#"<table id="tenants"><thead><tr><th>Name</th><th>SIP domain</th><th>Extensions</th><th></th></tr></thead><tbody>"#,
     );
     let mut tenants = s.store.directory().tenants();
-    tenants.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    tenants.sort_by_key(|t| t.name.to_lowercase());
     for t in &tenants {
         let n = s.store.directory().extensions(&t.id).len();
         let _ = write!(

@@ -59,7 +59,7 @@ pub fn page(
             let k = url(key);
             let _ = write!(
                 nav,
-                r#"<span class="tenant">{name}</span><a href="/portal/t/{k}/extensions">Extensions</a><a href="/portal/t/{k}/ring-groups">Ring groups</a><a href="/portal/t/{k}/call-park">Advanced Services &gt; Call Park</a><a href="/portal/t/{k}/live">Live</a><a href="/portal/t/{k}/log">Event log</a>"#,
+                r#"<span class="tenant">{name}</span><a href="/portal/t/{k}/extensions">Extensions</a><a href="/portal/t/{k}/ring-groups">Ring groups</a><a href="/portal/t/{k}/call-park">Advanced Services &gt; Call Park</a><a href="/portal/t/{k}/phones">Phones</a><a href="/portal/t/{k}/live">Live</a><a href="/portal/t/{k}/log">Event log</a>"#,
                 name = esc(name)
             );
         }

@@ -1,17 +1,19 @@
 //! Orbit's web portal: server-rendered pages on the HTTP listener under
 //! `/portal`, for the system admin (tenants and their admins) and for
 //! tenant admins (extensions, ring groups, Advanced Services > Call Park,
-//! the Live view of parked calls, the event log). A little vanilla
+//! phones, the Live view of parked calls, the event log). A little vanilla
 //! JavaScript drives the Live page over server-sent events; CSS and
 //! scripts are embedded at compile time (no CDN, no build step).
 //!
 //! Every form is checked by the same validation functions as the REST API
 //! (`orbit_http::validate`) and written through the same store calls, so a
 //! refused form changes nothing and shows the API's message next to its
-//! field. It does not: serve HTTPS itself (put a TLS proxy in front), or
-//! manage phones (not built yet).
+//! field. It does not serve HTTPS itself (put a TLS proxy in front).
 
 #![forbid(unsafe_code)]
+// Handlers answer `Result<Response, Response>` (a page, or the redirect or
+// error page that replaces it), as axum handlers commonly do.
+#![allow(clippy::result_large_err)]
 
 mod admin;
 mod extensions;
@@ -19,6 +21,7 @@ pub mod html;
 mod live;
 mod log;
 mod park;
+mod phones;
 pub mod session;
 
 use axum::extract::DefaultBodyLimit;
@@ -141,6 +144,7 @@ pub fn routes() -> Router<ApiState> {
         .merge(admin::routes())
         .merge(extensions::routes())
         .merge(park::routes())
+        .merge(phones::routes())
         .merge(live::routes())
         .merge(log::routes())
         .layer(DefaultBodyLimit::max(orbit_http::MAX_BODY))

@@ -28,7 +28,10 @@ pub fn routes() -> Router<ApiState> {
             "/portal/t/{tenant}/call-park/music",
             post(upload_music).layer(axum::extract::DefaultBodyLimit::max(MAX_MUSIC_BODY)),
         )
-        .route("/portal/t/{tenant}/call-park/music/reset", post(reset_music))
+        .route(
+            "/portal/t/{tenant}/call-park/music/reset",
+            post(reset_music),
+        )
         .route("/portal/t/{tenant}/call-park/groups", post(create_group))
         .route(
             "/portal/t/{tenant}/call-park/groups/{id}",
@@ -291,10 +294,24 @@ fn settings_page(
     let _ = write!(
         b,
         r#"<h3 id="music">Music on hold</h3><p id="music-source">Playing: <strong>{src}</strong> ({secs:.1} s loop).</p><form id="music-upload" class="stack narrow" data-action="/portal/t/{u}/call-park/music" data-csrf="{c}"><label for="f-music"><span>Upload music (WAV: 8000 Hz, mono, 16-bit PCM, at most 16 MiB)</span><input type="file" id="f-music" name="music" accept=".wav,audio/wav"><span class="error" role="alert" data-field="body" hidden></span></label><button type="submit">Upload</button></form>{reset}"#,
-        src = if music.custom { "uploaded file" } else { "built-in music" },
+        src = if music.custom {
+            "uploaded file"
+        } else {
+            "built-in music"
+        },
         secs = music.seconds,
         c = esc(&session.csrf),
-        reset = if music.custom { button(&format!("/portal/t/{u}/call-park/music/reset"), &session.csrf, "Use the built-in music", "danger", "") } else { String::new() }
+        reset = if music.custom {
+            button(
+                &format!("/portal/t/{u}/call-park/music/reset"),
+                &session.csrf,
+                "Use the built-in music",
+                "danger",
+                "",
+            )
+        } else {
+            String::new()
+        }
     );
     b.push_str(r#"<h2 id="groups">Call park groups</h2><table id="park-groups"><thead><tr><th>Name</th><th>Members</th><th>Recall</th><th></th></tr></thead><tbody>"#);
     for g in s.store.directory().park_groups(&t.id).iter() {
@@ -711,28 +728,57 @@ async fn delete_group(
 
 /// The WAV file itself as the body (sent by park.js with the CSRF token in
 /// `X-CSRF-Token`); checked by the media side as the API's upload is.
-async fn upload_music(State(s): State<ApiState>, session: Session, Path(key): Path<String>, headers: axum::http::HeaderMap, body: axum::body::Bytes) -> Result<axum::response::Response, axum::response::Response> {
+async fn upload_music(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(key): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, axum::response::Response> {
     use axum::response::IntoResponse;
     let t = session.tenant(&s, &key)?;
     session.check_csrf_header(&headers)?;
-    let reply = |status: axum::http::StatusCode, msg: String| (status, axum::Json(serde_json::json!({"field": "body", "message": msg}))).into_response();
+    let reply = |status: axum::http::StatusCode, msg: String| {
+        (
+            status,
+            axum::Json(serde_json::json!({"field": "body", "message": msg})),
+        )
+            .into_response()
+    };
     if body.is_empty() {
-        return Ok(reply(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "choose a WAV file first".into()));
+        return Ok(reply(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "choose a WAV file first".into(),
+        ));
     }
     let music = s.music.clone();
     let id = t.id.clone();
     match tokio::task::spawn_blocking(move || music.replace(&id, &body)).await {
-        Ok(Ok(info)) => Ok(reply(axum::http::StatusCode::OK, format!("uploaded: {:.1} s", info.seconds))),
+        Ok(Ok(info)) => Ok(reply(
+            axum::http::StatusCode::OK,
+            format!("uploaded: {:.1} s", info.seconds),
+        )),
         Ok(Err(why)) => Ok(reply(axum::http::StatusCode::UNPROCESSABLE_ENTITY, why)),
-        Err(_) => Ok(reply(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "upload failed".into())),
+        Err(_) => Ok(reply(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "upload failed".into(),
+        )),
     }
 }
 
-async fn reset_music(State(s): State<ApiState>, session: Session, Path(key): Path<String>, Form(f): Form<Vec<(String, String)>>) -> Page {
+async fn reset_music(
+    State(s): State<ApiState>,
+    session: Session,
+    Path(key): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Page {
     let t = session.tenant(&s, &key)?;
     session.check_csrf(&Fields(f))?;
     if let Err(why) = s.music.reset(&t.id) {
         tracing::error!(error = %why, "music reset");
     }
-    Ok(see_other(format!("/portal/t/{}/call-park#music", url(&t.id))))
+    Ok(see_other(format!(
+        "/portal/t/{}/call-park#music",
+        url(&t.id)
+    )))
 }

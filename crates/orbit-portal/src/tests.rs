@@ -311,6 +311,7 @@ async fn a_tenant_admin_cannot_open_another_tenants_pages() {
             "extensions",
             "ring-groups",
             "call-park",
+            "phones",
             "live",
             "live/events",
             "log",
