@@ -66,7 +66,8 @@ function freePort() {
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "orbit-portal-e2e-"));
 const httpPort = await freePort();
 const sipPort = await freePort();
-const rtpLow = 20000 + Math.floor(Math.random() * 20000) * 2 % 20000;
+// A wide media port range: other test runs on the machine may hold some ports.
+const rtpLow = 20000 + 2 * Math.floor(Math.random() * 10000);
 const base = `http://127.0.0.1:${httpPort}`;
 let server = null;
 
@@ -76,7 +77,7 @@ async function startServer() {
     "serve", "--data-dir", dataDir,
     "--sip-listen", `127.0.0.1:${sipPort}`,
     "--http-listen", `127.0.0.1:${httpPort}`,
-    "--rtp-ports", `${rtpLow}-${rtpLow + 99}`,
+    "--rtp-ports", `${rtpLow}-${rtpLow + 1999}`,
   ], { env: { ...process.env, ORBIT_ADMIN_PASSWORD: ADMIN_PASSWORD, ORBIT_LOG: "warn" }, stdio: ["ignore", log, log] });
   for (let i = 0; i < 200; i++) {
     try { if ((await fetch(`${base}/healthz`)).ok) return; } catch { /* not yet */ }
@@ -319,6 +320,7 @@ try {
     const events = [];
     let wake = null;
     readline.createInterface({ input: helper.stdout }).on("line", (l) => {
+      if (process.env.SIP_DEBUG) console.log(`  line at ${(Date.now() / 1000).toFixed(1)}: ${l}`);
       try { events.push(JSON.parse(l)); } catch { console.log(`  sip: ${l}`); }
       if (wake) wake();
     });
@@ -332,7 +334,9 @@ try {
       }
     };
     try {
+      const t0 = Date.now();
       await waitEvent("parked", 60000);
+      console.log(`  phones registered, call parked after ${Date.now() - t0} ms`);
       await page.waitForSelector("#parked tbody tr", { timeout: 10000 });
       assert(await page.evaluate(() => window.__sameDocument === true), "the page reloaded");
       const row = await page.textContent("#parked tbody tr");
@@ -344,10 +348,13 @@ try {
       assert(t1 > 0 && t2 < t1, `timer did not run: ${t1} then ${t2}`);
       await shot("12-live-parked");
       helper.stdin.write("answer 102\n");
+      if (process.env.SIP_DEBUG) console.log(`  answer sent at ${(Date.now() / 1000).toFixed(1)}`);
       await page.fill('#parked tbody tr input[name="to"]', "102");
       await Promise.all([page.waitForNavigation(), page.click('#parked tbody tr button:has-text("Retrieve")')]);
-      assert(!(await page.isVisible("#action-error")), "retrieve refused: " + (await page.textContent("#action-error").catch(() => "")));
+      console.log(`  retrieve clicked, page back after ${Date.now() - t0} ms`);
+      if (await page.isVisible("#action-error")) fail(`retrieve refused: ${await page.textContent("#action-error")}`);
       await waitEvent("answered", 20000);
+      console.log(`  retrieved to 102 after ${Date.now() - t0} ms`);
       await page.waitForFunction(() => document.querySelectorAll("#parked tbody tr").length === 0, null, { timeout: 10000 });
       await page.waitForFunction(() => document.querySelectorAll("#calls tbody tr").length === 1, null, { timeout: 10000 });
       await shot("13-live-retrieved");

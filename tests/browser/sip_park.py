@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
 
 from phones import Phones  # noqa: E402
+
+
+def log(msg):
+    print(f"  sip: {msg}", file=sys.stderr, flush=True)
 
 
 def say(**ev):
@@ -49,10 +54,14 @@ def main():
         say(event="parked")
         for line in sys.stdin:
             cmd = line.split()
+            log(f"command {cmd} at {time.time():.1f}")
             if cmd[:1] == ["answer"]:
+                t0 = time.monotonic()
                 r = office.wait_incoming(cmd[1], timeout=15)
+                log(f"{cmd[1]} rang after {time.monotonic() - t0:.1f} s")
                 office.answer(cmd[1], 200, call=r["call"])
                 office.wait_media(cmd[1], "ACTIVE", call=r["call"])
+                log(f"{cmd[1]} connected after {time.monotonic() - t0:.1f} s")
                 say(event="answered", phone=cmd[1])
             elif cmd[:1] == ["quit"]:
                 break

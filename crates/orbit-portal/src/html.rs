@@ -65,7 +65,7 @@ pub fn page(
         }
         let _ = write!(
             nav,
-            r#"<form method="post" action="/portal/logout" class="logout"><input type="hidden" name="_csrf" value="{csrf}"><span class="who">{user}</span><button type="submit" id="logout">Sign out</button></form>"#,
+            r#"<form method="post" action="/portal/logout" class="logout"><input type="hidden" name="_csrf" value="{csrf}"><a class="who" href="/portal/account" title="Account">{user}</a><button type="submit" id="logout">Sign out</button></form>"#,
             csrf = esc(&s.csrf),
             user = esc(&s.username)
         );

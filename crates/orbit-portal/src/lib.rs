@@ -141,6 +141,10 @@ pub fn routes() -> Router<ApiState> {
             get(session::login_form).post(session::login),
         )
         .route("/portal/logout", post(session::logout))
+        .route(
+            "/portal/account",
+            get(session::account).post(session::change_password),
+        )
         .merge(admin::routes())
         .merge(extensions::routes())
         .merge(park::routes())

@@ -248,7 +248,7 @@ pub async fn login(
     let wrong = "Wrong username or password.";
     let Some(user) = user else {
         // Same work as for a real account, so timing does not tell usernames apart.
-        let _ = tokio::task::spawn_blocking(move || verify_password(&password, DUMMY_HASH)).await;
+        let _ = tokio::task::spawn_blocking(move || verify_password(&password, dummy_hash())).await;
         return fail(wrong, StatusCode::UNAUTHORIZED);
     };
     if user.locked_until > now {
@@ -330,5 +330,83 @@ pub async fn logout(
         .into_response()
 }
 
-/// An argon2id hash of a random password nobody knows, for unknown usernames.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Q5Dl4GZ8Vr1Ku5MzcAW6cCtVPcXrWrYBKLgkYZkp0nE";
+/// An argon2id hash of a random password nobody knows, for unknown
+/// usernames (made once, with the same parameters as real ones).
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&random_token()))
+}
+
+fn account_page(session: &Session, err: Option<&orbit_http::ApiError>, ok: bool) -> String {
+    use crate::html::{form, Field, Kind};
+    let mut b = String::new();
+    if ok {
+        b.push_str(r#"<p class="ok banner" role="status" id="password-changed">Password changed. Your other sessions were signed out.</p>"#);
+    }
+    b.push_str(&form(
+        "/portal/account",
+        &session.csrf,
+        "change-password",
+        &[
+            Field::new("current", "Current password", Kind::Password, ""),
+            Field::new("password", "New password", Kind::Password, "").hint("8 to 128 characters"),
+            Field::new("confirm", "New password again", Kind::Password, ""),
+        ],
+        err,
+        "Change password",
+    ));
+    page(
+        &format!("Account {}", session.username),
+        Some(session),
+        None,
+        &b,
+    )
+}
+
+pub async fn account(session: Session) -> Response {
+    Html(account_page(&session, None, false)).into_response()
+}
+
+pub async fn change_password(
+    State(s): State<ApiState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    use orbit_http::ApiError;
+    let f = Fields(f);
+    if let Err(r) = session.check_csrf(&f) {
+        return r;
+    }
+    let res = async {
+        let user = s
+            .store
+            .portal_user_by_name(&session.username)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let current = f.str("current").to_string();
+        let hash = user.password_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&current, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(ApiError::invalid(
+                "current",
+                "this is not your current password",
+            ));
+        }
+        let new = orbit_http::validate::password(f.str("password"))?;
+        if f.str("confirm") != new {
+            return Err(ApiError::invalid("confirm", "the two new passwords differ"));
+        }
+        let hash = hash_async(new).await;
+        let token = cookie_value(&headers, SESSION_COOKIE).unwrap_or("");
+        s.store.set_portal_password(&user.id, &hash, token).await?;
+        Ok(())
+    }
+    .await;
+    match res {
+        Ok(()) => Html(account_page(&session, None, true)).into_response(),
+        Err(e) => (e.status, Html(account_page(&session, Some(&e), false))).into_response(),
+    }
+}

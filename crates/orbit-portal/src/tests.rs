@@ -509,3 +509,71 @@ async fn the_event_log_filters_and_exports_csv() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.starts_with("type,time,kind"));
 }
+
+#[tokio::test]
+async fn changing_the_password_signs_out_other_sessions() {
+    let w = world().await;
+    let mut a = Client::new(&w.s);
+    let mut b = Client::new(&w.s);
+    a.login("acme", "password-1").await;
+    b.login("acme", "password-1").await;
+    a.get("/portal/account").await;
+    let r = a
+        .post(
+            "/portal/account",
+            &[
+                ("current", "wrong-one"),
+                ("password", "password-2"),
+                ("confirm", "password-2"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains(r#"data-field="current""#));
+    let r = a
+        .post(
+            "/portal/account",
+            &[
+                ("current", "password-1"),
+                ("password", "password-2"),
+                ("confirm", "password-2"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(a.get("/portal/account").await.status, StatusCode::OK);
+    assert_eq!(b.get("/portal/account").await.location, "/portal/login");
+    assert_eq!(
+        Client::new(&w.s).login("acme", "password-1").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Client::new(&w.s).login("acme", "password-2").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_tenant_removes_its_admins_and_their_sessions() {
+    let w = world().await;
+    let mut other = Client::new(&w.s);
+    other.login("other", "password-1").await;
+    let mut root = Client::new(&w.s);
+    root.login("root", "password-1").await;
+    let del = format!("/portal/admin/tenants/{}/delete", w.b.id);
+    root.get(&del).await;
+    let r = root.post(&del, &[("confirm", "wrong.example")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(w.s.store.directory().tenant(&w.b.id).is_some());
+    let r = root.post(&del, &[("confirm", "other.example")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(w.s.store.directory().tenant(&w.b.id).is_none());
+    assert_eq!(other.get("/portal/").await.location, "/portal/login");
+    assert!(w
+        .s
+        .store
+        .portal_user_by_name("other")
+        .await
+        .unwrap()
+        .is_none());
+}

@@ -233,4 +233,27 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// A new password hash; every other session of the user ends (the one
+    /// whose cookie is `keep_token` goes on).
+    pub async fn set_portal_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_token: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE portal_users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM portal_sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(token_hash(keep_token))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
