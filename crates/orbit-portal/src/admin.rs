@@ -132,7 +132,7 @@ async fn show_page(
         .store
         .portal_users(Some(&t.id))
         .await
-        .map_err(|e| crate::refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(crate::internal)?;
     for a in &admins {
         let _ = write!(
             b,
@@ -258,7 +258,7 @@ async fn delete(
     s.store
         .delete_tenant(&t.id)
         .await
-        .map_err(|e| refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(crate::internal)?;
     Ok(see_other("/portal/admin/tenants".into()))
 }
 

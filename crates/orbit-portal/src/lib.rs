@@ -87,6 +87,29 @@ pub(crate) fn not_found(session: Option<&Session>) -> Response {
         .into_response()
 }
 
+/// A store failure: logged, and a generic page for the user.
+pub(crate) fn internal(e: orbit_store::StoreError) -> Response {
+    tracing::error!(error = %e, "portal: store error");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(html::page(
+            "Error",
+            None,
+            None,
+            "<p>Something went wrong on the server; it has been logged.</p>",
+        )),
+    )
+        .into_response()
+}
+
+/// A store failure where no form is to blame: "not found" or [`internal`].
+pub(crate) fn store_failure(session: &Session, e: orbit_store::StoreError) -> Response {
+    match e {
+        orbit_store::StoreError::NotFound(_) => not_found(Some(session)),
+        e => internal(e),
+    }
+}
+
 pub(crate) fn see_other(to: String) -> Response {
     Redirect::to(&to).into_response()
 }

@@ -1,8 +1,9 @@
 //! The Live page: calls parked now (who parked whom where, a running timer
 //! to recall), registrations and calls in progress, kept current by a
-//! server-sent event stream of snapshots: one on connect, one after each of
-//! the tenant's park events, and one every [`TICK`] for registrations and
-//! calls, which have no event stream. Actions go through the same
+//! server-sent event stream of snapshots: one on connect, then one whenever
+//! what the page shows changed, looked at after each of the tenant's park
+//! events and every [`TICK`] (registrations and calls have no event
+//! stream). Actions go through the same
 //! [`CallCommand`]s as the API.
 
 use std::convert::Infallible;
@@ -27,6 +28,8 @@ use crate::{html, see_other, Fields, Page};
 /// How often the stream sends a snapshot when no park event comes.
 pub const TICK: Duration = Duration::from_secs(2);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// An unchanged snapshot is sent again after this long.
+pub const RESEND: Duration = Duration::from_secs(30);
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -181,24 +184,38 @@ async fn events(
     let rx = s.control.park_events();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stream = stream::unfold((s, t, rx, tick), |(s, t, mut rx, mut tick)| async move {
-        loop {
-            tokio::select! {
-                _ = tick.tick() => break,
-                e = rx.recv() => match e {
-                    Ok(e) if e.tenant_id == t.id => break,
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => break,
-                    // No call layer (or it stopped): snapshots on the tick only.
-                    Err(broadcast::error::RecvError::Closed) => { tick.tick().await; break }
-                },
+    // The first snapshot goes at once; later ones only when something
+    // changed (or every [`RESEND`], so the page's clock stays corrected).
+    let state = (s, t, rx, tick, None::<Value>, tokio::time::Instant::now());
+    let stream = stream::unfold(
+        state,
+        |(s, t, mut rx, mut tick, last, mut sent)| async move {
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    e = rx.recv() => match e {
+                        Ok(e) if e.tenant_id != t.id => continue,
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        // No call layer (or it stopped): snapshots on the tick only.
+                        Err(broadcast::error::RecvError::Closed) => { tick.tick().await; }
+                    },
+                }
+                let mut snap = snapshot(&s, &t);
+                let now = snap
+                    .as_object_mut()
+                    .and_then(|o| o.remove("now"))
+                    .unwrap_or_default();
+                if last.as_ref() == Some(&snap) && sent.elapsed() < RESEND {
+                    continue;
+                }
+                sent = tokio::time::Instant::now();
+                let mut data = snap.clone();
+                data["now"] = now;
+                let ev = Event::default().event("snapshot").data(data.to_string());
+                return Some((Ok(ev), (s, t, rx, tick, Some(snap), sent)));
             }
-        }
-        let ev = Event::default()
-            .event("snapshot")
-            .data(snapshot(&s, &t).to_string());
-        Some((Ok(ev), (s, t, rx, tick)))
-    });
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -429,7 +429,7 @@ async fn reprovision(
         .store
         .reprovision_phone(&t.id, &p.id)
         .await
-        .map_err(|e| refused(ApiError::from(e).status, String::new()))?;
+        .map_err(|e| crate::store_failure(&session, e))?;
     // As the API does: a registered phone is told to fetch at once.
     if let Some(ext) = &p.extension {
         // Fire and forget: the answer (a oneshot receiver) is not awaited.
@@ -459,7 +459,7 @@ async fn new_password(
         .store
         .reset_phone_password(&t.id, &p.id)
         .await
-        .map_err(|e| refused(ApiError::from(e).status, String::new()))?;
+        .map_err(|e| crate::store_failure(&session, e))?;
     Ok(html(phone_page(
         &session,
         &t,
@@ -483,6 +483,6 @@ async fn delete(
     s.store
         .delete_phone(&t.id, &p.id)
         .await
-        .map_err(|e| refused(ApiError::from(e).status, String::new()))?;
+        .map_err(|e| crate::store_failure(&session, e))?;
     Ok(see_other(format!("/portal/t/{}/phones", url(&t.id))))
 }
