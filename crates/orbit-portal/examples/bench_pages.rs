@@ -3,7 +3,9 @@
 //! groups and 1,000 park events and call records, over real HTTP on
 //! localhost (one connection per request, as a browser's first load).
 //!
-//! Run with `bench/portal/run.sh` (release build).
+//! Run with `bench/portal/run.sh` (release build). With `--serve` it only
+//! sets up and serves (for `bench/portal/browser.mjs`, which loads the
+//! pages in headless Chromium).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -233,6 +235,11 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let tid = &t.id;
+    if std::env::args().any(|a| a == "--serve") {
+        // For bench/portal/browser.mjs: say where, then serve until killed.
+        println!("READY http://{addr} {tid} {park_group} benchcookie");
+        std::future::pending::<()>().await;
+    }
     let pages = [
         format!("/portal/t/{tid}/extensions"),
         format!("/portal/t/{tid}/ring-groups"),

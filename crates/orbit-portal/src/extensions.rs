@@ -56,32 +56,8 @@ fn list_page(
         *regs.entry(b.extension).or_default() += 1;
     }
     let exts = s.store.directory().extensions(&t.id);
-    let mut b = format!(
-        r#"<p>{} extension(s). <a href="/portal/t/{u}/extensions#new">Add one</a>.</p><table id="extensions"><thead><tr><th>Number</th><th>Name</th><th>Registration</th><th></th></tr></thead><tbody>"#,
-        exts.len()
-    );
-    for e in &exts {
-        let n = regs.get(&e.number).copied().unwrap_or(0);
-        let status = if n == 0 {
-            r#"<span class="off">not registered</span>"#.to_string()
-        } else {
-            format!(r#"<span class="on">registered ({n})</span>"#)
-        };
-        let _ = write!(
-            b,
-            r#"<tr data-number="{num}"><td>{num}</td><td>{name}</td><td>{status}</td><td><a href="/portal/t/{u}/extensions/{num}">Edit</a> {del}</td></tr>"#,
-            num = esc(&e.number),
-            name = esc(&e.display_name),
-            del = button(
-                &format!("/portal/t/{u}/extensions/{}/delete", url(&e.number)),
-                &session.csrf,
-                "Delete",
-                "danger confirm",
-                ""
-            )
-        );
-    }
-    b.push_str(r#"</tbody></table><h2 id="new">New extension</h2>"#);
+    let mut b = String::from(r#"<h2 id="new">New extension</h2>"#);
+
     let v = |n: &str| f.map(|f| f.str(n).to_string()).unwrap_or_default();
     b.push_str(&form(
         &format!("/portal/t/{u}/extensions"),
@@ -100,6 +76,26 @@ fn list_page(
         err,
         "Create extension",
     ));
+    let _ = write!(
+        b,
+        r#"<h2>{} extension(s)</h2><p class="note">Open an extension to change its name or password, or to delete it.</p><table id="extensions"><thead><tr><th>Number</th><th>Name</th><th>Registration</th></tr></thead><tbody>"#,
+        exts.len()
+    );
+    for e in &exts {
+        let n = regs.get(&e.number).copied().unwrap_or(0);
+        let status = if n == 0 {
+            r#"<span class="off">not registered</span>"#.to_string()
+        } else {
+            format!(r#"<span class="on">registered ({n})</span>"#)
+        };
+        let _ = write!(
+            b,
+            r#"<tr data-number="{num}"><td><a href="/portal/t/{u}/extensions/{num}">{num}</a></td><td>{name}</td><td>{status}</td></tr>"#,
+            num = esc(&e.number),
+            name = esc(&e.display_name),
+        );
+    }
+    b.push_str("</tbody></table>");
     b.push_str(r#"<script src="/portal/assets/park.js"></script>"#);
     tpage("Extensions", session, t, &b)
 }
@@ -156,6 +152,16 @@ fn edit_page(
         ],
         err,
         "Save",
+    );
+    let b = format!(
+        r#"{b}<p class="actions">{del}</p><script src="/portal/assets/park.js"></script>"#,
+        del = button(
+            &format!("/portal/t/{}/extensions/{}/delete", url(&t.id), url(number)),
+            &session.csrf,
+            "Delete extension",
+            "danger confirm",
+            ""
+        )
     );
     tpage(&format!("Extension {number}"), session, t, &b)
 }

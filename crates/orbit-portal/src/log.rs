@@ -16,6 +16,9 @@ use crate::html::{error_for, esc, form_error, time, url};
 use crate::session::Session;
 use crate::{html, refused, Page};
 
+/// Rows of each list shown on the page (the CSV has up to 1,000 of each).
+const SHOWN: usize = 200;
+
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/portal/t/{tenant}/log", get(log))
@@ -100,8 +103,16 @@ async fn log(
         Ok(v) => v,
         Err(e) => return Err(refused(e.status, tpage("Event log", &session, &t, &b))),
     };
+    if events.len() > SHOWN || records.len() > SHOWN {
+        let _ = write!(
+            b,
+            r#"<p class="note" id="truncated">Showing the newest {SHOWN} of each list; narrow the filter, or export CSV (up to 1,000 of each).</p>"#
+        );
+    }
+    let events = &events[..events.len().min(SHOWN)];
+    let records = &records[..records.len().min(SHOWN)];
     b.push_str(r#"<h2>Park events</h2><table id="park-events"><thead><tr><th>Time (UTC)</th><th>Event</th><th>Extension</th><th>Parker</th><th>Caller</th><th>Detail</th></tr></thead><tbody>"#);
-    for e in &events {
+    for e in events {
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
@@ -115,7 +126,7 @@ async fn log(
         );
     }
     b.push_str(r#"</tbody></table><h2>Call records</h2><table id="call-records"><thead><tr><th>Started (UTC)</th><th>Caller</th><th>Number</th><th>Answered by</th><th>Ended</th><th>Reason</th></tr></thead><tbody>"#);
-    for r in &records {
+    for r in records {
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
