@@ -25,6 +25,9 @@ else
   REPEATS=${REPEATS:-3}
   COOLDOWN=${COOLDOWN:-3}
 fi
+# resume an interrupted run: RESDIR=<its dir> REP_FROM=<n> TARGETS=<those left>
+# (remove the interrupted repeat's rows of those targets from results.jsonl first)
+REP_FROM=${REP_FROM:-1}
 # orbit | kamailio_rtpe (Kamailio + rtpengine) | kamailio (no media) | sipp (ceiling)
 TARGETS=${TARGETS:-"orbit kamailio_rtpe kamailio sipp"}
 HOLD_MS=${HOLD_MS:-1000}                  # pause between ACK and BYE
@@ -119,7 +122,11 @@ mkdir -p "$RESDIR"
   echo "QUIET=$QUIET QUIET_PCT=$QUIET_PCT NOISY_PCT=$NOISY_PCT QUIET_WAIT=$QUIET_WAIT"
   echo "open files limit: $(ulimit -n); ORBIT_LOG=${ORBIT_LOG:-(unset: info)}"
   echo "loadavg: $(cat /proc/loadavg)"
-} > "$RESDIR/env.txt"
+  echo "REP_FROM=$REP_FROM"
+} > "$RESDIR/env.new"
+[[ -f "$RESDIR/env.txt" ]] && { echo; echo "--- resumed:"; cat "$RESDIR/env.new"; } >> "$RESDIR/env.txt" \
+  || mv "$RESDIR/env.new" "$RESDIR/env.txt"
+rm -f "$RESDIR/env.new"
 cat "$RESDIR/env.txt" >&2
 
 $PY "$HERE/bench.py" gen --out "$DATA" --callers "$CALLERS" --first-caller "$FIRST_CALLER" \
@@ -263,7 +270,7 @@ step() {  # target rep rate duration [extra args]
 }
 
 # ------------------------------------------------------------------- main
-for rep in $(seq "$REPEATS"); do
+for rep in $(seq "$REP_FROM" "$REPEATS"); do
   for target in $TARGETS; do
     log "=== $target (repeat $rep/$REPEATS) ==="
     TARGET_ADDR=""; SERVER_PIDS=(); MEDIA_EXPECT=()
