@@ -215,8 +215,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             http,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
-            .await
+        .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+        .await
     });
     info!(sip = ?listening, http = %config.http.listen, advertised = %sip_addr, media = %media_ip, "orbit ready");
 
