@@ -65,9 +65,10 @@ pub fn parse(dialled: &str, codes: &Codes) -> Option<Feature> {
     }
 }
 
-/// The number to dial to retrieve parked call `id` (published per call).
-pub fn retrieve_address(codes: &Codes, id: u64) -> String {
-    format!("{}*{id}", codes.retrieve)
+/// The number to dial to retrieve parked call `id` (published per call),
+/// given the tenant's retrieve code.
+pub fn retrieve_address(retrieve_code: &str, id: u64) -> String {
+    format!("{retrieve_code}*{id}")
 }
 
 #[cfg(test)]
@@ -103,7 +104,7 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&retrieve_address(&c, 17), &c),
+            parse(&retrieve_address(&c.retrieve, 17), &c),
             Some(Feature::RetrieveId(17))
         );
         assert_eq!(parse("*88*x", &c), None);

@@ -18,7 +18,7 @@ pub struct MusicLibrary {
 
 #[derive(Default)]
 struct State {
-    builtin: Option<Arc<MohPlayer>>,
+    builtin: Option<(Arc<MohPlayer>, MusicInfo)>,
     reorder: Option<Arc<MohPlayer>>,
     tenants: HashMap<String, (Arc<MohPlayer>, MusicInfo)>,
 }
@@ -46,20 +46,20 @@ impl MusicLibrary {
         self.dir.join(format!("{safe}.wav"))
     }
 
+    /// The built-in music, synthesised once and shared by every tenant
+    /// without a file of its own.
     fn builtin(state: &mut State) -> (Arc<MohPlayer>, MusicInfo) {
-        let source = Arc::new(MohSource::builtin());
-        let seconds = source.frame_count() as f64 * FRAME_S;
-        let player = state
+        state
             .builtin
-            .get_or_insert_with(|| Arc::new(MohPlayer::spawn(source)))
-            .clone();
-        (
-            player,
-            MusicInfo {
-                custom: false,
-                seconds,
-            },
-        )
+            .get_or_insert_with(|| {
+                let source = Arc::new(MohSource::builtin());
+                let info = MusicInfo {
+                    custom: false,
+                    seconds: source.frame_count() as f64 * FRAME_S,
+                };
+                (Arc::new(MohPlayer::spawn(source)), info)
+            })
+            .clone()
     }
 
     fn load(&self, state: &mut State, tenant_id: &str) -> (Arc<MohPlayer>, MusicInfo) {

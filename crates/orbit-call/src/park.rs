@@ -481,7 +481,12 @@ impl Manager {
     fn publish_parked(&self, tenant_id: &str) {
         let now_wall = now_ms();
         let now = self.park_now();
-        let retrieve = codes_of(&self.store.directory().park_settings(tenant_id)).retrieve;
+        let retrieve = self
+            .store
+            .directory()
+            .park_settings(tenant_id)
+            .retrieve_code
+            .clone();
         let list: Vec<orbit_store::ParkedCall> = self
             .park
             .engine
@@ -511,7 +516,7 @@ impl Manager {
                     recall_at: p.recall_at_ms.map(wall),
                     state: state.to_string(),
                     recalling,
-                    retrieve_number: format!("{retrieve}*{}", p.id),
+                    retrieve_number: crate::codes::retrieve_address(&retrieve, p.id),
                 }
             })
             .collect();

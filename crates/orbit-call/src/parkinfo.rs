@@ -81,10 +81,13 @@ impl Manager {
         let Some(tenant) = self.store.directory().tenant(&e.tenant) else {
             return;
         };
-        let retrieve = crate::codes::retrieve_address(
-            &crate::park::codes_of(&self.store.directory().park_settings(&e.tenant)),
-            id,
-        );
+        let code = self
+            .store
+            .directory()
+            .park_settings(&e.tenant)
+            .retrieve_code
+            .clone();
+        let retrieve = crate::codes::retrieve_address(&code, id);
         let parked = e.parked.clone().unwrap_or_default();
         let body = render_park_info(&ParkInfo {
             action,

@@ -478,8 +478,12 @@ impl Manager {
     /// caller's dialog with Orbit (so an INVITE with Replaces retrieves it)
     /// and its retrieve number as the remote target.
     fn parked_dialogs(&self, tenant_id: &str, domain: &str, exts: &[String]) -> Vec<DialogEntry> {
-        let retrieve =
-            crate::park::codes_of(&self.store.directory().park_settings(tenant_id)).retrieve;
+        let retrieve = self
+            .store
+            .directory()
+            .park_settings(tenant_id)
+            .retrieve_code
+            .clone();
         let mut out = Vec::new();
         for ext in exts {
             for p in self.park.engine.parked_on(tenant_id, ext) {
@@ -494,13 +498,7 @@ impl Manager {
                     .and_then(|k| self.legs.get(&k));
                 let target = format!(
                     "sip:{}@{domain}",
-                    crate::codes::retrieve_address(
-                        &crate::codes::Codes {
-                            retrieve: retrieve.clone(),
-                            ..Default::default()
-                        },
-                        p.id
-                    )
+                    crate::codes::retrieve_address(&retrieve, p.id)
                 );
                 out.push(DialogEntry {
                     id: format!("park-{}", p.id),
