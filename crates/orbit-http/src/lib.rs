@@ -11,7 +11,6 @@ mod routes;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -45,15 +44,27 @@ pub struct ApiState {
 /// Bounds on the HTTP listener.
 pub const MAX_BODY: usize = 64 * 1024;
 pub const MAX_CONCURRENT: usize = 256;
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-pub fn router(state: ApiState) -> Router {
+/// The API, provisioning and health routes, without the listener-wide
+/// concurrency bound (see [`bounded`]).
+pub fn api_router(state: ApiState) -> Router {
     routes::routes()
         .merge(parking::routes())
         .merge(provisioning::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT))
         .with_state(state)
+}
+
+/// Bound a whole HTTP app (the API merged with other routers such as the
+/// portal): a layer applies only to routes present when it is added, so
+/// this goes on last.
+pub fn bounded(app: Router) -> Router {
+    app.layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT))
+}
+
+/// The API on its own, bounded.
+pub fn router(state: ApiState) -> Router {
+    bounded(api_router(state))
 }
 
 /// Every path the router serves under /api/v1, as written in the OpenAPI document.

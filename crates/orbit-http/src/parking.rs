@@ -21,7 +21,8 @@ use tokio::sync::broadcast;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::json::Body;
-use crate::routes::{tenant_for, time};
+use crate::routes::{items, tenant_for, time};
+use crate::validate;
 use crate::ApiState;
 
 pub const PATHS: &[&str] = &[
@@ -75,7 +76,7 @@ async fn list_parked(
         .filter(|p| p.tenant_id == t.id)
         .map(parked_json)
         .collect();
-    Ok(Json(json!({ "items": list })))
+    Ok(items(list))
 }
 
 async fn run(s: &ApiState, cmd: CallCommand) -> Result<(), ApiError> {
@@ -103,16 +104,13 @@ async fn run(s: &ApiState, cmd: CallCommand) -> Result<(), ApiError> {
 }
 
 fn extension_field(b: &Body, field: &str) -> Result<Option<String>, ApiError> {
-    match b.string(field)? {
-        None => Ok(None),
-        Some(v) if !v.is_empty() && v.len() <= 15 && v.bytes().all(|c| c.is_ascii_digit()) => {
-            Ok(Some(v.to_string()))
-        }
-        Some(_) => Err(ApiError::invalid(
-            field,
-            format!("{field} must be an extension number"),
-        )),
-    }
+    b.string(field)?
+        .map(|v| {
+            validate::number(v).map_err(|_| {
+                ApiError::invalid(field, format!("{field} must be an extension number"))
+            })
+        })
+        .transpose()
 }
 
 async fn park_call(

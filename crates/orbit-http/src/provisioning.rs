@@ -146,19 +146,12 @@ fn keys_from(b: &Body) -> Result<Option<Vec<PhoneKey>>, ApiError> {
 }
 
 fn extension_from(b: &Body) -> Result<Option<Option<String>>, ApiError> {
-    match b.nullable_string("extension")? {
-        None => Ok(None),
-        Some(None) => Ok(Some(None)),
-        Some(Some(e))
-            if !e.is_empty() && e.len() <= 15 && e.bytes().all(|c| c.is_ascii_digit()) =>
-        {
-            Ok(Some(Some(e.to_string())))
-        }
-        Some(Some(_)) => Err(ApiError::invalid(
-            "extension",
-            "extension must be an extension number (1 to 15 digits) or null",
-        )),
-    }
+    b.nullable_string("extension")?
+        .map(|v| {
+            v.map(|e| crate::validate::number_in("extension", e, "an extension number"))
+                .transpose()
+        })
+        .transpose()
 }
 
 async fn list_phones(
@@ -176,7 +169,7 @@ async fn list_phones(
         .iter()
         .map(|p| phone_json(p, &base))
         .collect();
-    Ok(Json(json!({ "items": list })))
+    Ok(crate::routes::items(list))
 }
 
 async fn create_phone(

@@ -9,10 +9,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use orbit_store::{
-    now_ms, ActiveCall, Binding, CallRecord, Extension, ParkEventRecord, ParkGroup, ParkGroupPatch,
-    ParkGroupSpec, ParkSettings, ParkSettingsSpec, RecallSettings, RingGroup, RingGroupPatch,
-    RingGroupSpec, Tenant, MAX_PARKED_PER_EXTENSION, MAX_RECALL_ATTEMPTS, RECALL_RING_S,
-    RECALL_TIME_S, RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
+    now_ms, ActiveCall, Binding, CallRecord, Extension, ParkGroup, ParkGroupPatch, ParkGroupSpec,
+    ParkSettings, ParkSettingsSpec, RecallSettings, RingGroup, RingGroupPatch, RingGroupSpec,
+    Tenant, MAX_PARKED_PER_EXTENSION, MAX_RECALL_ATTEMPTS, RECALL_RING_S, RECALL_TIME_S,
+    RETRY_INTERVAL_S, RING_GROUP_WAIT_S,
 };
 use serde_json::{json, Value};
 
@@ -203,7 +203,7 @@ fn call_record_json(r: &CallRecord) -> Value {
            "transfers": r.transfers})
 }
 
-fn items(v: Vec<Value>) -> Json<Value> {
+pub(crate) fn items(v: Vec<Value>) -> Json<Value> {
     Json(json!({ "items": v }))
 }
 
@@ -617,13 +617,6 @@ fn park_group_json(g: &ParkGroup) -> Value {
            "created_at": time(g.created_at), "updated_at": time(g.updated_at)})
 }
 
-fn park_event_json(e: &ParkEventRecord) -> Value {
-    json!({"id": e.id, "tenant_id": e.tenant_id, "at": time(e.at_ms), "kind": e.kind,
-           "park_id": e.park_id, "extension": e.extension, "call_id": e.call_id,
-           "parker": e.parker, "parked_number": e.parked_number,
-           "parked_name": e.parked_name, "detail": e.detail})
-}
-
 /// A `recall` object (settings or a group's override): every field may be
 /// left out and then takes its default; errors name `recall.<field>`.
 fn recall_from(b: &Body) -> Result<RecallSettings, ApiError> {
@@ -818,7 +811,7 @@ async fn list_park_events(
         .park_events(&t.id, &q)
         .await?
         .iter()
-        .map(park_event_json)
+        .map(crate::parking::event_json)
         .collect();
     Ok(items(list))
 }

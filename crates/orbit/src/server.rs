@@ -208,7 +208,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         control: Arc::new(calls.clone()),
         music,
     };
-    let app = orbit_http::router(api.clone()).merge(orbit_portal::router(api));
+    let app =
+        orbit_http::bounded(orbit_http::api_router(api.clone()).merge(orbit_portal::router(api)));
     let http_cancel = cancel.clone();
     let http_task = tokio::spawn(async move {
         axum::serve(
