@@ -16,8 +16,11 @@ use crate::request::{Method, Request};
 pub const T1: Duration = Duration::from_millis(500);
 pub const T2: Duration = Duration::from_secs(4);
 pub const T4: Duration = Duration::from_secs(5);
-/// How long an INVITE that got a provisional answer may stay open.
-pub const PROCEEDING_LIMIT: Duration = Duration::from_secs(200);
+/// How long an INVITE that got a provisional answer may stay open: longer
+/// than any ringing Orbit does (sequential ring groups and their no-answer
+/// destinations can ring for many minutes), so the final answer is still
+/// resent and its ACK absorbed.
+pub const PROCEEDING_LIMIT: Duration = Duration::from_secs(3600);
 
 /// RFC 3261 §17.2.3 matching: branch (magic cookie), sent-by and method,
 /// with ACK matching its INVITE. Requests from pre-3261 peers without the
@@ -207,8 +210,13 @@ impl<D: Clone> ServerTransactions<D> {
         }
         e.final_status = status;
         let linger = match (e.invite, e.reliable, status < 300) {
-            // 2xx to INVITE: the TU (dialog) owns retransmission; forget it.
-            (true, _, true) => Duration::ZERO,
+            // 2xx to INVITE: the TU (dialog) resends it until the ACK, but
+            // the transaction stays, silent, for 64*T1 (RFC 6026 "Accepted")
+            // so a resent INVITE is absorbed instead of starting a new call.
+            (true, _, true) => {
+                e.confirmed = true;
+                64 * T1
+            }
             // Non-2xx to INVITE: Timer H bounds the wait for ACK.
             (true, false, false) => {
                 e.resend = Some((now + T1, T1));
@@ -403,5 +411,24 @@ mod tests {
         assert_eq!(tx.on_request(&b, 0, true, t0), Err(Overloaded));
         tx.on_response(&a, Bytes::new(), 200, t0);
         assert_eq!(tx.on_request(&b, 0, true, t0), Ok(Lookup::New));
+    }
+
+    #[test]
+    fn invite_resent_after_its_2xx_is_absorbed_not_new() {
+        let t0 = Instant::now();
+        let mut tx = ServerTransactions::new(10);
+        let inv = req("INVITE", "z9hG4bKi");
+        assert_eq!(tx.on_request(&inv, 0, false, t0), Ok(Lookup::New));
+        tx.on_response(&inv, Bytes::from_static(b"200"), 200, t0);
+        // The caller lost the 100/180 and resends: not a second call, and
+        // not answered from here (the dialog resends its own 2xx).
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(tx.on_request(&inv, 0, false, later), Ok(Lookup::Retransmit(None)));
+        assert!(tx.poll(later).is_empty(), "no Timer G for a 2xx");
+        let ack = req("ACK", "z9hG4bKother");
+        assert_eq!(tx.on_request(&ack, 0, false, later), Ok(Lookup::AckForDialog));
+        // After 64*T1 it is gone.
+        tx.poll(t0 + 64 * T1 + Duration::from_millis(1));
+        assert_eq!(tx.len(), 0);
     }
 }
