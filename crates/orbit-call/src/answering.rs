@@ -96,7 +96,6 @@ impl Manager {
         leg.unacked = Some(Unacked {
             tx,
             bytes,
-            next: now + T1,
             interval: T1,
             give_up: now + 64 * T1,
         });
@@ -124,8 +123,7 @@ impl Manager {
         }
         u.interval = (u.interval * 2).min(T2);
         // The last wait ends at the give-up time, not after it.
-        u.next = (now + u.interval).min(u.give_up);
-        let next = u.next;
+        let next = (now + u.interval).min(u.give_up);
         self.arm(next, Timer::Resend2xx(key));
     }
 

@@ -67,7 +67,6 @@ pub struct Transfer {
     pub transferor: LegKey,
     /// The media side the new party takes.
     pub side: LegId,
-    pub target: String,
     pub hunt: Hunt,
     /// Attended: the leg being moved in from another call, and that call.
     pub replacing: Option<(LegKey, CallKey)>,
@@ -106,7 +105,6 @@ pub struct Parked {
     pub id: u64,
     /// The side without a party: a retriever or answered recall takes it.
     pub side: LegId,
-    pub parked_on: String,
     pub recall: Option<RecallRing>,
     /// Phones rung by the API to take the call (`parked-calls/{id}/retrieve`).
     pub retrievers: Vec<LegKey>,
@@ -135,6 +133,25 @@ impl Call {
     pub fn set_leg(&mut self, side: LegId, leg: Option<LegKey>) {
         self.sides[Self::side_index(side)] = leg;
     }
+
+    /// Every leg that takes part in the call now: the two sides, phones
+    /// ringing for it (hunt, transfer, recall, API retrieve) and a
+    /// transferor still on the line. BLF state is built from these.
+    pub fn party_legs(&self) -> Vec<LegKey> {
+        let mut legs: Vec<LegKey> = self.sides.iter().flatten().copied().collect();
+        legs.extend(self.hunt.forks.iter().copied());
+        if let Some(t) = &self.transfer {
+            legs.extend(t.hunt.forks.iter().copied());
+            legs.push(t.transferor);
+        }
+        if let Some(p) = &self.parked {
+            legs.extend(p.recall.iter().flat_map(|r| r.forks.iter().copied()));
+            legs.extend(p.retrievers.iter().copied());
+        }
+        legs.sort_unstable();
+        legs.dedup();
+        legs
+    }
 }
 
 pub fn other(side: LegId) -> LegId {
@@ -160,7 +177,6 @@ pub enum LegState {
 pub struct Unacked {
     pub tx: ServerTx,
     pub bytes: Bytes,
-    pub next: Instant,
     pub interval: Duration,
     pub give_up: Instant,
 }

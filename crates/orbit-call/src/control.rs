@@ -142,6 +142,7 @@ impl Manager {
         if let Some(p) = self.calls.get_mut(&ck).and_then(|c| c.parked.as_mut()) {
             p.retrievers.extend(forks);
         }
+        self.touch_parties(ck);
         Ok(())
     }
 

@@ -183,13 +183,12 @@ impl Manager {
                     continue;
                 }
                 let key = self.next_key();
-                let mut dialog = Dialog::outgoing(
+                let dialog = Dialog::outgoing(
                     from.clone(),
                     name_addr(&name, number, &tenant.domain),
                     binding.contact.clone(),
                     peer,
                 );
-                dialog.local_cseq = 1;
                 let mut leg = self.new_leg(
                     key,
                     ck,

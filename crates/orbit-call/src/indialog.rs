@@ -133,7 +133,6 @@ impl Manager {
         let ck = leg.call;
         self.send_invite_2xx(key, tx, &resp).await;
         self.apply_modes(ck);
-        self.publish(ck);
     }
 
     async fn on_update(&mut self, key: LegKey, tx: ServerTx) {
@@ -162,6 +161,5 @@ impl Manager {
         let ck = leg.call;
         tx.respond(&resp).await;
         self.apply_modes(ck);
-        self.publish(ck);
     }
 }

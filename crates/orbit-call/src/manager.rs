@@ -263,8 +263,8 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Start the manager task; returns the call record writer for flushing.
-    pub fn spawn(inbox: CallsInbox, cfg: CallConfig, deps: Deps) -> Recorder {
+    /// Start the manager task. `Calls::drain` flushes what it writes.
+    pub fn spawn(inbox: CallsInbox, cfg: CallConfig, deps: Deps) {
         let recorder = crate::records::call_records(deps.store.clone());
         let park_log = crate::records::park_events(deps.store.clone());
         let subscription_log = crate::records::subscription_ops(deps.store.clone());
@@ -276,7 +276,7 @@ impl Manager {
             registrar: deps.registrar,
             auth: deps.auth,
             ports: deps.ports,
-            recorder: recorder.clone(),
+            recorder,
             presence: crate::presence::PresenceCore::new(subscription_log),
             park: crate::park::ParkCore::new(
                 orbit_store::MAX_PARKED_PER_EXTENSION.end().to_owned() as usize,
@@ -295,7 +295,6 @@ impl Manager {
         };
         m.arm(Instant::now() + SWEEP_EVERY, Timer::Sweep);
         tokio::spawn(async move { m.run().await });
-        recorder
     }
 
     async fn run(&mut self) {
@@ -328,7 +327,9 @@ impl Manager {
             Event::Request(tx) => self.on_request(tx).await,
             Event::Ack(req) => self.on_ack(&req).await,
             Event::Stray(msg) => self.on_stray(&msg).await,
-            Event::Response { leg, method, event } if leg >= crate::presence::NOTIFY_KEYS => {
+            // Answers to out-of-dialog NOTIFYs (park-info, check-sync) need nothing.
+            Event::Response { leg, .. } if leg == crate::parkinfo::PARK_INFO_KEY => {}
+            Event::Response { leg, event, .. } if leg >= crate::presence::NOTIFY_KEYS => {
                 let status = match &event {
                     ClientEvent::Timeout => 408,
                     ClientEvent::Response(m) => match m.start {
@@ -336,7 +337,6 @@ impl Manager {
                         _ => 0,
                     },
                 };
-                let _ = method;
                 self.on_notify_answer(leg - crate::presence::NOTIFY_KEYS, status);
             }
             Event::Response { leg, method, event } => self.on_response(leg, method, event).await,
@@ -520,13 +520,8 @@ impl Manager {
             return;
         };
         let tenant = c.tenant.id.clone();
-        let mut legs: Vec<LegKey> = c.sides.iter().flatten().copied().collect();
-        legs.extend(c.hunt.forks.iter().copied());
-        if let Some(t) = &c.transfer {
-            legs.extend(t.hunt.forks.iter().copied());
-            legs.push(t.transferor);
-        }
-        let mut numbers: Vec<String> = legs
+        let mut numbers: Vec<String> = c
+            .party_legs()
             .iter()
             .filter_map(|l| self.legs.get(l))
             .map(|l| l.party.number.clone())

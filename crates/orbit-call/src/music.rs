@@ -18,9 +18,39 @@ pub struct MusicLibrary {
 
 #[derive(Default)]
 struct State {
-    builtin: Option<(Arc<MohPlayer>, MusicInfo)>,
+    builtin: Option<Music>,
     reorder: Option<Arc<MohPlayer>>,
-    tenants: HashMap<String, (Arc<MohPlayer>, MusicInfo)>,
+    /// A tenant's own music (`None`: it plays the built-in one).
+    tenants: HashMap<String, Option<Music>>,
+}
+
+/// A source and what the API says of it; the player (a task pacing frames
+/// every 20 ms) starts only when a call first listens.
+#[derive(Clone)]
+struct Music {
+    source: Arc<MohSource>,
+    info: MusicInfo,
+    player: Option<Arc<MohPlayer>>,
+}
+
+impl Music {
+    fn new(source: MohSource, custom: bool) -> Music {
+        let info = MusicInfo {
+            custom,
+            seconds: source.frame_count() as f64 * FRAME_S,
+        };
+        Music {
+            source: Arc::new(source),
+            info,
+            player: None,
+        }
+    }
+
+    fn player(&mut self) -> Arc<MohPlayer> {
+        self.player
+            .get_or_insert_with(|| Arc::new(MohPlayer::spawn(self.source.clone())))
+            .clone()
+    }
 }
 
 const FRAME_S: f64 = 0.02;
@@ -48,41 +78,40 @@ impl MusicLibrary {
 
     /// The built-in music, synthesised once and shared by every tenant
     /// without a file of its own.
-    fn builtin(state: &mut State) -> (Arc<MohPlayer>, MusicInfo) {
+    fn builtin(state: &mut State) -> &mut Music {
         state
             .builtin
-            .get_or_insert_with(|| {
-                let source = Arc::new(MohSource::builtin());
-                let info = MusicInfo {
-                    custom: false,
-                    seconds: source.frame_count() as f64 * FRAME_S,
-                };
-                (Arc::new(MohPlayer::spawn(source)), info)
-            })
-            .clone()
+            .get_or_insert_with(|| Music::new(MohSource::builtin(), false))
     }
 
-    fn load(&self, state: &mut State, tenant_id: &str) -> (Arc<MohPlayer>, MusicInfo) {
+    /// The tenant's file, read and checked once (`None`: none, or refused).
+    fn load(&self, tenant_id: &str) -> Option<Music> {
         let path = self.path(tenant_id);
         if !path.exists() {
-            return Self::builtin(state);
+            return None;
         }
         match MohSource::from_wav_file(&path) {
             Ok(src) => {
                 info!(tenant = tenant_id, file = %path.display(), "music on hold loaded");
-                let seconds = src.frame_count() as f64 * FRAME_S;
-                (
-                    Arc::new(MohPlayer::spawn(Arc::new(src))),
-                    MusicInfo {
-                        custom: true,
-                        seconds,
-                    },
-                )
+                Some(Music::new(src, true))
             }
             Err(e) => {
                 warn!(tenant = tenant_id, error = %e, "music on hold file refused; playing the built-in music");
-                Self::builtin(state)
+                None
             }
+        }
+    }
+
+    /// Run `f` on the music a tenant plays, loading it the first time.
+    fn with_music<T>(&self, tenant_id: &str, f: impl FnOnce(&mut Music) -> T) -> T {
+        let mut state = self.state();
+        if !state.tenants.contains_key(tenant_id) {
+            let loaded = self.load(tenant_id);
+            state.tenants.insert(tenant_id.to_string(), loaded);
+        }
+        match state.tenants.get_mut(tenant_id) {
+            Some(Some(own)) => f(own),
+            _ => f(Self::builtin(&mut state)),
         }
     }
 
@@ -114,26 +143,13 @@ impl MusicLibrary {
 
     /// The player for a tenant (inside a tokio runtime); files are read once.
     pub fn player(&self, tenant_id: &str) -> Arc<MohPlayer> {
-        let mut state = self.state();
-        if let Some((p, _)) = state.tenants.get(tenant_id) {
-            return p.clone();
-        }
-        let loaded = self.load(&mut state, tenant_id);
-        state.tenants.insert(tenant_id.to_string(), loaded.clone());
-        loaded.0
+        self.with_music(tenant_id, Music::player)
     }
 }
 
 impl orbit_store::MusicOnHold for MusicLibrary {
     fn info(&self, tenant_id: &str) -> MusicInfo {
-        let mut state = self.state();
-        if let Some((_, info)) = state.tenants.get(tenant_id) {
-            return info.clone();
-        }
-        let loaded = self.load(&mut state, tenant_id);
-        let info = loaded.1.clone();
-        state.tenants.insert(tenant_id.to_string(), loaded);
-        info
+        self.with_music(tenant_id, |m| m.info.clone())
     }
 
     fn replace(&self, tenant_id: &str, wav: &[u8]) -> Result<MusicInfo, String> {
@@ -146,15 +162,12 @@ impl orbit_store::MusicOnHold for MusicLibrary {
         std::fs::write(&tmp, wav)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| format!("cannot store the file: {e}"))?;
-        let info = MusicInfo {
-            custom: true,
-            seconds: source.frame_count() as f64 * FRAME_S,
-        };
-        let player = Arc::new(MohPlayer::spawn(Arc::new(source)));
+        let music = Music::new(source, true);
+        let info = music.info.clone();
         // Calls on hold now keep the old music until their next hold.
         self.state()
             .tenants
-            .insert(tenant_id.to_string(), (player, info.clone()));
+            .insert(tenant_id.to_string(), Some(music));
         Ok(info)
     }
 
@@ -165,7 +178,7 @@ impl orbit_store::MusicOnHold for MusicLibrary {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("cannot remove the file: {e}")),
         }
-        self.state().tenants.remove(tenant_id);
+        self.state().tenants.insert(tenant_id.to_string(), None);
         Ok(())
     }
 }

@@ -166,7 +166,7 @@ impl Manager {
                     let ext = on.clone().unwrap_or_else(|| parker.number.clone());
                     if d.extension(&tenant.id, &ext).is_none() {
                         Err((404, "Not Found"))
-                    } else if self.park.engine.parked_on(&tenant.id, &ext).len()
+                    } else if self.park.engine.count_on(&tenant.id, &ext)
                         >= settings.max_parked_per_extension as usize
                     {
                         Err((486, "Busy Here"))
@@ -259,13 +259,11 @@ impl Manager {
                     call.parked = Some(Parked {
                         id,
                         side,
-                        parked_on,
                         recall: None,
                         retrievers: Vec::new(),
                     });
                 }
                 self.apply_modes(ck);
-                self.publish(ck);
                 Ok(())
             }
             Err(e) => {
@@ -368,7 +366,6 @@ impl Manager {
             info!(call = ck, by = %by, "retrieved");
         }
         self.apply_modes(ck);
-        self.publish(ck);
     }
 
     /// A call to a park code, as the consultation leg of an attended
@@ -620,6 +617,7 @@ impl Manager {
                 busy: false,
             });
         }
+        self.touch_parties(ck);
     }
 
     fn destination_numbers(&self, tenant: &Tenant, to: &Destination) -> Vec<String> {
@@ -692,7 +690,6 @@ impl Manager {
             call.transfers.push(note);
         }
         self.apply_modes(ck);
-        self.publish(ck);
     }
 
     /// A recalled phone failed; when the attempt has no phone left ringing

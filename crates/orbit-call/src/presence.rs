@@ -118,10 +118,7 @@ impl Manager {
                 .await;
             return;
         };
-        let event = req
-            .header("event")
-            .or_else(|| req.header("o"))
-            .unwrap_or("");
+        let event = req.header("event").unwrap_or("");
         if !event
             .split(';')
             .next()
@@ -423,9 +420,7 @@ impl Manager {
     fn extension_dialogs(&self, tenant_id: &str, domain: &str, ext: &str) -> Vec<DialogEntry> {
         let mut out = Vec::new();
         for call in self.calls.values().filter(|c| c.tenant.id == tenant_id) {
-            let mut legs: Vec<_> = call.sides.iter().flatten().copied().collect();
-            legs.extend(call.hunt.forks.iter().copied());
-            for key in legs {
+            for key in call.party_legs() {
                 let Some(leg) = self.legs.get(&key) else {
                     continue;
                 };

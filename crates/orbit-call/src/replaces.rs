@@ -138,26 +138,24 @@ impl Manager {
                 .await;
             return;
         }
-        let Some(key) = self
+        if self
             .attach_caller(ck, side, tx, caller.clone(), &sd, neg, se)
             .await
-        else {
+            .is_none()
+        {
             return;
-        };
+        }
         let old_party = self
             .legs
             .get(&old)
             .map(|l| l.party.number.clone())
             .unwrap_or_default();
         if let Some(call) = self.calls.get_mut(&ck) {
-            call.set_leg(side, Some(key));
             call.transfers
                 .push(format!("replaced {old_party} by {}", caller.number));
         }
-        let _ = key;
         self.hang_up_leg(old).await;
         self.apply_modes(ck);
-        self.publish(ck);
     }
 }
 

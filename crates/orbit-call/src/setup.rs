@@ -59,7 +59,7 @@ pub(crate) fn not_acceptable(why: &str) -> Response {
 
 /// RFC 4028: the Session-Expires a request asks for, in seconds.
 pub(crate) fn session_expires(req: &Request) -> Option<u32> {
-    let v = req.header("session-expires").or_else(|| req.header("x"))?;
+    let v = req.header("session-expires")?;
     v.split(';').next()?.trim().parse().ok()
 }
 

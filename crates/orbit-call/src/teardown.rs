@@ -167,6 +167,12 @@ impl Manager {
     /// Make each side hear what it should: the other party, or music while
     /// the other party holds, is being transferred, or is not there.
     pub(crate) fn apply_modes(&mut self, ck: CallKey) {
+        self.set_modes(ck);
+        // What a side hears is part of the call's published state (held).
+        self.publish(ck);
+    }
+
+    fn set_modes(&mut self, ck: CallKey) {
         let Some(call) = self.calls.get(&ck) else {
             return;
         };
@@ -213,7 +219,6 @@ impl Manager {
             call.media.set_mode(side, mode);
             call.heard[idx] = wanted[idx];
         }
-        self.publish(ck);
     }
 
     /// End calls whose media stopped or whose session timer ran out.

@@ -135,12 +135,10 @@ impl Manager {
         call.transfer = Some(Transfer {
             transferor,
             side,
-            target: target.to_string(),
             hunt,
             replacing: None,
         });
         self.apply_modes(ck);
-        self.publish(ck);
         self.transfer_next_step(ck).await;
     }
 
@@ -223,7 +221,6 @@ impl Manager {
             .is_some_and(|c| c.leg_on(t.side) == Some(t.transferor));
         if still_there {
             self.apply_modes(ck);
-            self.publish(ck);
         } else {
             self.end_call(ck, "transfer_failed", None).await;
         }
@@ -267,7 +264,6 @@ impl Manager {
             call.media.set_config(t.side, LegConfig::from(&neg));
         }
         self.apply_modes(ck);
-        self.publish(ck);
     }
 
     /// REFER with Replaces: join this call's other party with the other
@@ -323,13 +319,11 @@ impl Manager {
             call.transfer = Some(Transfer {
                 transferor,
                 side,
-                target: String::new(),
                 hunt: Hunt::default(),
                 replacing: Some((mover, ck2)),
             });
         }
         self.apply_modes(ck);
-        self.publish(ck);
         self.send_move(ck, mover, side).await;
     }
 
@@ -489,6 +483,5 @@ impl Manager {
             call.media.set_config(t.side, LegConfig::from(&neg));
         }
         self.apply_modes(ck);
-        self.publish(ck);
     }
 }

@@ -258,10 +258,11 @@ async fn reprovision_phone(
     // Tell the phone now if it is registered; otherwise it picks the new
     // configuration up at its next scheduled fetch or reboot.
     if let Some(ext) = &p.extension {
-        let _ = s.control.command(orbit_store::CallCommand::CheckSync {
+        // Fire and forget: the answer says nothing the response needs.
+        drop(s.control.command(orbit_store::CallCommand::CheckSync {
             tenant_id: t.id.clone(),
             extension: ext.clone(),
-        });
+        }));
     }
     Ok(Json(phone_json(&p, &base_url(&headers))))
 }

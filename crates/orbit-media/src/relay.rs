@@ -160,13 +160,10 @@ impl Leg {
 
 impl Leg {
     /// Pass a telephone-event packet's digit to the DTMF sink, if any.
-    fn watch_dtmf(&self, packet: &[u8], cfg: &LegConfig) {
+    fn watch_dtmf(&self, packet: &[u8]) {
         let Ok(pkt) = RtpPacket::parse(packet) else {
             return;
         };
-        if Some(pkt.payload_type()) != cfg.telephone_event {
-            return;
-        }
         let found = match self.dtmf.lock() {
             Ok(mut d) => match &d.1 {
                 Some(sink) => {
@@ -365,9 +362,9 @@ async fn rtp_loop(me: Arc<Leg>, other: Arc<Leg>, my_source: SourceId) {
         };
         let now = Instant::now();
         let packet = &mut buf[..len];
-        if RtpPacket::parse(packet).is_err() {
+        let Ok(pt) = RtpPacket::parse(packet).map(|p| p.payload_type()) else {
             continue;
-        }
+        };
         let my_config = match me.state.lock() {
             Ok(mut s) => {
                 if !s.latch.on_packet(src, now) {
@@ -382,8 +379,12 @@ async fn rtp_loop(me: Arc<Leg>, other: Arc<Leg>, my_source: SourceId) {
             .bytes_in
             .fetch_add(len as u64, Ordering::Relaxed);
         me.counters.mark_in(now);
-        if let Some(cfg) = &my_config {
-            me.watch_dtmf(packet, cfg);
+        // Only telephone-event packets can carry a digit; audio skips this.
+        if my_config
+            .as_ref()
+            .is_some_and(|c| Some(pt) == c.telephone_event)
+        {
+            me.watch_dtmf(packet);
         }
         let other_config = match other.state.lock() {
             Ok(s) if matches!(s.mode, ModeState::Bridge) => s.config.clone(),

@@ -286,6 +286,11 @@ impl Engine {
         self.infos(self.by_ext.on(tenant, ext))
     }
 
+    /// How many calls are parked on `ext` (without listing them).
+    pub fn count_on(&self, tenant: &str, ext: &str) -> usize {
+        self.by_ext.count(tenant, ext)
+    }
+
     /// How many calls are parked, all tenants together.
     pub fn len(&self) -> usize {
         self.parks.len()

@@ -423,10 +423,16 @@ mod tests {
         // The caller lost the 100/180 and resends: not a second call, and
         // not answered from here (the dialog resends its own 2xx).
         let later = t0 + Duration::from_secs(2);
-        assert_eq!(tx.on_request(&inv, 0, false, later), Ok(Lookup::Retransmit(None)));
+        assert_eq!(
+            tx.on_request(&inv, 0, false, later),
+            Ok(Lookup::Retransmit(None))
+        );
         assert!(tx.poll(later).is_empty(), "no Timer G for a 2xx");
         let ack = req("ACK", "z9hG4bKother");
-        assert_eq!(tx.on_request(&ack, 0, false, later), Ok(Lookup::AckForDialog));
+        assert_eq!(
+            tx.on_request(&ack, 0, false, later),
+            Ok(Lookup::AckForDialog)
+        );
         // After 64*T1 it is gone.
         tx.poll(t0 + 64 * T1 + Duration::from_millis(1));
         assert_eq!(tx.len(), 0);

@@ -169,7 +169,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .unwrap_or_else(|| config.data_dir.join("moh")),
     );
     let c = &config.calls;
-    let recorder = orbit_call::Manager::spawn(
+    orbit_call::Manager::spawn(
         calls_inbox,
         orbit_call::CallConfig {
             local: orbit_call::LocalAddr {
@@ -230,7 +230,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     // Calls in progress may finish; signalling keeps running meanwhile.
     calls.drain(grace).await;
-    recorder.flush().await;
     cancel.cancel();
     registrar.flush().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), http_task).await;
