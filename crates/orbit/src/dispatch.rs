@@ -18,7 +18,7 @@ pub struct Dispatcher {
 impl Handler for Dispatcher {
     fn handle_tx(&self, req: &Request, source: &Source, tx: ServerTx) -> Option<Reply> {
         match req.method {
-            Method::Invite => match offer_problem(req) {
+            Method::Invite => match precheck(req) {
                 Some(resp) => Some(resp.into()),
                 None => self.calls.on_request(tx),
             },
@@ -53,11 +53,6 @@ impl Handler for Dispatcher {
                 .header("Accept-Language", "en")
                 .header("Supported", "")
                 .into(),
-            // Calls reach the call layer through `handle_tx`; this answers
-            // only what is wrong with an offer before it gets there.
-            Method::Invite => offer_problem(req)
-                .unwrap_or_else(|| Response::new(500, "Server Internal Error"))
-                .into(),
             Method::Notify => Response::new(481, "Subscription Does Not Exist").into(),
             _ => Response::new(501, "Not Implemented")
                 .header("Allow", ALLOW)
@@ -66,9 +61,13 @@ impl Handler for Dispatcher {
     }
 }
 
-/// RFC 3261 §8.2.3: a body Orbit cannot read is refused with 415, and a
-/// request that accepts no SDP in the answer with 406.
-fn offer_problem(req: &Request) -> Option<Response> {
+/// What is wrong with a request before the call layer sees it: RFC 3261
+/// §8.2.3, a body Orbit cannot read is refused with 415, and a request that
+/// accepts no SDP in the answer with 406.
+pub fn precheck(req: &Request) -> Option<Response> {
+    if req.method != Method::Invite {
+        return None;
+    }
     let sdp = "application/sdp";
     if !req.message.body.is_empty() {
         let ctype = req.header("content-type").unwrap_or("");
