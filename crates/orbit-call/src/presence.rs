@@ -82,19 +82,13 @@ const DIALOG_INFO: &str = orbit_presence::dialog_info::DIALOG_INFO_CONTENT_TYPE;
 impl Manager {
     /// The resource a SUBSCRIBE's Request-URI user names, if it exists.
     fn resource_of(&self, tenant_id: &str, user: &str) -> Option<Resource> {
+        let r = Resource::from_user(user);
         let d = self.store.directory();
-        if let Some(ext) = user.strip_prefix("park-") {
-            return d
-                .extension(tenant_id, ext)
-                .map(|_| Resource::Park(ext.to_string()));
-        }
-        if let Some(id) = user.strip_prefix("parkgroup-") {
-            return d
-                .park_group(tenant_id, id)
-                .map(|_| Resource::ParkGroup(id.to_string()));
-        }
-        d.extension(tenant_id, user)
-            .map(|_| Resource::Extension(user.to_string()))
+        let exists = match &r {
+            Resource::Extension(e) | Resource::Park(e) => d.extension(tenant_id, e).is_some(),
+            Resource::ParkGroup(g) => d.park_group(tenant_id, g).is_some(),
+        };
+        exists.then_some(r)
     }
 
     pub(crate) async fn on_subscribe(&mut self, tx: ServerTx) {
@@ -390,12 +384,12 @@ impl Manager {
     fn dialog_info(&self, tenant_id: &str, domain: &str, resource: &Resource) -> DialogInfo {
         match resource {
             Resource::Extension(ext) => DialogInfo {
-                entity: format!("sip:{ext}@{domain}"),
+                entity: resource.uri(domain),
                 full: true,
                 dialogs: self.extension_dialogs(tenant_id, domain, ext),
             },
             Resource::Park(ext) => DialogInfo {
-                entity: format!("sip:park-{ext}@{domain}"),
+                entity: resource.uri(domain),
                 full: true,
                 dialogs: self.parked_dialogs(tenant_id, domain, std::slice::from_ref(ext)),
             },
@@ -407,7 +401,7 @@ impl Manager {
                     .map(|g| g.members.clone())
                     .unwrap_or_default();
                 DialogInfo {
-                    entity: format!("sip:parkgroup-{id}@{domain}"),
+                    entity: resource.uri(domain),
                     full: true,
                     dialogs: self.parked_dialogs(tenant_id, domain, &members),
                 }

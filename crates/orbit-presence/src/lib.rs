@@ -76,7 +76,7 @@ mod subscription;
 mod subscriptions;
 #[cfg(test)]
 mod tests;
-mod xml;
+pub mod xml;
 
 pub use dialog_info::{
     render, DialogEntry, DialogInfo, DialogState, Direction, ParkedMark, Participant,

@@ -15,6 +15,35 @@ pub enum Resource {
     ParkGroup(String),
 }
 
+impl Resource {
+    /// The Request-URI user a phone subscribes to: `103`, `park-103` or
+    /// `parkgroup-<id>` (what provisioning writes into keys).
+    pub fn user(&self) -> String {
+        match self {
+            Resource::Extension(e) => e.clone(),
+            Resource::Park(e) => format!("park-{e}"),
+            Resource::ParkGroup(g) => format!("parkgroup-{g}"),
+        }
+    }
+
+    /// The resource a Request-URI user names (whether it exists is for the
+    /// caller to check).
+    pub fn from_user(user: &str) -> Resource {
+        if let Some(ext) = user.strip_prefix("park-") {
+            Resource::Park(ext.to_string())
+        } else if let Some(id) = user.strip_prefix("parkgroup-") {
+            Resource::ParkGroup(id.to_string())
+        } else {
+            Resource::Extension(user.to_string())
+        }
+    }
+
+    /// The resource's SIP URI in a tenant's domain.
+    pub fn uri(&self, domain: &str) -> String {
+        format!("sip:{}@{domain}", self.user())
+    }
+}
+
 /// A SUBSCRIBE the I/O layer has authenticated and mapped to a resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscribeRequest<D> {
@@ -157,6 +186,27 @@ impl TermReason {
             TermReason::Deactivated => "deactivated",
             TermReason::Rejected => "rejected",
             TermReason::NoResource => "noresource",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Resource;
+
+    #[test]
+    fn resources_name_the_uris_keys_watch() {
+        let cases = [
+            (Resource::Extension("102".into()), "sip:102@acme.test"),
+            (Resource::Park("101".into()), "sip:park-101@acme.test"),
+            (
+                Resource::ParkGroup("9f0c".into()),
+                "sip:parkgroup-9f0c@acme.test",
+            ),
+        ];
+        for (r, uri) in cases {
+            assert_eq!(r.uri("acme.test"), uri);
+            assert_eq!(Resource::from_user(&r.user()), r);
         }
     }
 }

@@ -8,7 +8,7 @@
 //! never make a body unparsable.
 
 /// Appends `s` to `out`, escaped for text or a quoted attribute value.
-pub(crate) fn escape_into(out: &mut String, s: &str) {
+pub fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -24,15 +24,14 @@ pub(crate) fn escape_into(out: &mut String, s: &str) {
 }
 
 /// `s`, escaped for text or a quoted attribute value.
-#[cfg(test)]
-pub(crate) fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     escape_into(&mut out, s);
     out
 }
 
 /// Appends ` name="value"` with the value escaped.
-pub(crate) fn attr(out: &mut String, name: &str, value: &str) {
+pub fn attr(out: &mut String, name: &str, value: &str) {
     out.push(' ');
     out.push_str(name);
     out.push_str("=\"");

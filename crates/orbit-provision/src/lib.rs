@@ -4,14 +4,12 @@
 //! record, its tenant and extension into a [`PhoneConfig`] and passes the
 //! time in. Snom first ([`snom`]); see `docs/phones/snom.md`.
 //!
-//! The SIP resources keys watch are named here, once, for every vendor and
-//! for the presence side that publishes them ([`resource`]).
+//! The SIP resources keys watch and the XML escaping are `orbit-presence`'s,
+//! so the keys name exactly what the presence side publishes.
 
-pub mod resource;
 pub mod snom;
-mod xml;
 
-pub use xml::escape;
+pub use orbit_presence::xml::escape;
 
 /// An extension as a phone registers: user, display name and the MD5 HA1
 /// Orbit stores (`MD5(user:realm:password)`); Orbit never has the password.

@@ -4,9 +4,9 @@
 //! Every setting name used here, and where Snom documents it, is listed in
 //! `docs/phones/snom.md`.
 
-use crate::resource::{extension_uri, park_group_uri, park_uri};
-use crate::xml::escape;
 use crate::{duration_text, Key, ParkedEntry, PhoneConfig};
+use orbit_presence::xml::escape;
+use orbit_presence::Resource;
 
 /// Where the provisioning server lives under Orbit's HTTP listener.
 pub const PATH_PREFIX: &str = "/provisioning/snom";
@@ -231,8 +231,11 @@ pub fn config_xml(c: &PhoneConfig) -> String {
                 } else {
                     format!("Park {extension}")
                 };
-                let def =
-                    visual_park_definition("VisualPark", &park_uri(extension, &c.domain), &list);
+                let def = visual_park_definition(
+                    "VisualPark",
+                    &Resource::Park(extension.clone()).uri(&c.domain),
+                    &list,
+                );
                 fkey(
                     &mut s,
                     i,
@@ -243,7 +246,7 @@ pub fn config_xml(c: &PhoneConfig) -> String {
             Key::VisualGroupPark { group_id, label } => {
                 let def = visual_park_definition(
                     "VisualGroupPark",
-                    &park_group_uri(group_id, &c.domain),
+                    &Resource::ParkGroup(group_id.clone()).uri(&c.domain),
                     &group_park_list_url(&c.base_url, &c.mac),
                 );
                 fkey(
@@ -257,7 +260,10 @@ pub fn config_xml(c: &PhoneConfig) -> String {
                 &mut s,
                 i,
                 label.as_deref().unwrap_or(extension),
-                &format!("blf <{}>", extension_uri(extension, &c.domain)),
+                &format!(
+                    "blf <{}>",
+                    Resource::Extension(extension.clone()).uri(&c.domain)
+                ),
             ),
             Key::SpeedDial { number, label } => fkey(
                 &mut s,
