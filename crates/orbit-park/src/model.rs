@@ -33,8 +33,8 @@ pub enum RecallTo {
 }
 
 /// The recall settings for one park, resolved by the engine's caller
-/// (tenant settings, overridden per call park group). Checked by
-/// [`RecallPolicy::validate`] when a call is parked.
+/// (tenant settings, overridden per call park group). Checked when a call
+/// is parked (an invalid one is `ParkError::InvalidPolicy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecallPolicy {
     /// Seconds parked before the recall starts; 1..=900, default 45.

@@ -32,9 +32,10 @@ struct Stage {
 }
 
 impl RecallPolicy {
-    /// Checks the policy without parking anything (for the API, when the
-    /// settings are saved).
-    pub fn validate(&self) -> Result<(), PolicyError> {
+    /// Checks the policy without parking anything: `Plan::new`'s rules,
+    /// tested on their own.
+    #[cfg(test)]
+    pub(crate) fn validate(&self) -> Result<(), PolicyError> {
         Plan::new(self, "", &Party::default()).map(drop)
     }
 }

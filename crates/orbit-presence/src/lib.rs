@@ -48,7 +48,7 @@
 //!   `Subscription-State:` [`SubState::header`],
 //!   `Content-Type: application/dialog-info+xml` and the body
 //!   [`render`]`(&info, notify.version)`, where `info` is the resource's
-//!   state at that moment with `full = notify.full` and `entity` the
+//!   state at that moment (full state) and `entity` the
 //!   resource's URI. A terminated NOTIFY carries the last state too. If a
 //!   NOTIFY is answered 481 or times out, [`Subscriptions::forget`] the
 //!   subscription (RFC 6665 §4.2.2).

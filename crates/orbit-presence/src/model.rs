@@ -130,12 +130,10 @@ pub struct Notify {
     /// The dialog-info `version`: 0 for a subscription's first NOTIFY, +1
     /// for each one after (RFC 4235 §4.1), across refreshes and restarts.
     pub version: u32,
-    /// The `Subscription-State` header.
+    /// The `Subscription-State` header. Every NOTIFY carries the
+    /// resource's full state (`state="full"`), so a lost or reordered one
+    /// is repaired by the next.
     pub state: SubState,
-    /// Always `true`: every NOTIFY carries the resource's full state
-    /// (`state="full"`), so a lost or reordered one is repaired by the
-    /// next. Partial notifications are not implemented.
-    pub full: bool,
 }
 
 /// A NOTIFY's `Subscription-State`.

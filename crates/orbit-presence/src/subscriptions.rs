@@ -377,7 +377,6 @@ impl<D> Subscriptions<D> {
             state: SubState::Active {
                 expires_left_s: left_s(sub.expires_at_ms, now_ms),
             },
-            full: true,
         });
     }
 
@@ -406,7 +405,6 @@ impl<D> Subscriptions<D> {
             resource: sub.resource.clone(),
             version,
             state: SubState::Terminated { reason },
-            full: true,
         });
     }
 }

@@ -98,7 +98,6 @@ impl Check {
                 Some(v) => prop_assert!(n.version > v, "version {} after {}", n.version, v),
                 None => prop_assert_eq!(n.version, 0),
             }
-            prop_assert!(n.full);
             if let SubState::Terminated { .. } = n.state {
                 self.terminated.insert(n.id);
             }

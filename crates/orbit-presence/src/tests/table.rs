@@ -39,7 +39,6 @@ fn first_notify_is_immediate_full_version_0() {
             resource: park("103"),
             version: 0,
             state: active(600),
-            full: true,
         }
     );
     assert_eq!(s.subs.poll(), None);
@@ -190,8 +189,8 @@ fn fetch_gets_one_terminated_notify_and_counts_against_nothing() {
     assert_eq!(s.subs.get(id).unwrap().granted_s(), 0);
     let n = s.subs.poll().unwrap();
     assert_eq!(
-        (n.id, n.version, n.state, n.full),
-        (id, 0, ended(TermReason::Timeout), true)
+        (n.id, n.version, n.state),
+        (id, 0, ended(TermReason::Timeout))
     );
     assert_eq!(s.subs.poll(), None);
     assert_eq!(s.subs.len(), 1);
