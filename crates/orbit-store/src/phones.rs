@@ -193,18 +193,24 @@ impl Store {
     /// Record a successful configuration fetch at `at_ms`. A phone deleted
     /// meanwhile is not an error.
     pub async fn phone_provisioned(&self, id: &str, at_ms: i64) -> Result<(), StoreError> {
-        let _w = self.writes.lock().await;
-        let Some(p) = self.directory().phone_by_id(id) else {
-            return Ok(());
-        };
-        let mut p = (*p).clone();
-        p.provisioned_at = Some(at_ms);
-        sqlx::query("UPDATE phones SET provisioned_at = $1 WHERE id = $2")
+        // Not under the write lock: a fetch storm from booting phones must
+        // not queue admin writes. Only this column is written, and the
+        // directory copy is updated in place under the directory's own
+        // lock, so a concurrent admin change is never overwritten.
+        let done = sqlx::query("UPDATE phones SET provisioned_at = $1 WHERE id = $2")
             .bind(at_ms)
             .bind(id)
             .execute(&self.pool)
             .await?;
-        self.edit_directory(|d| d.put_phone(p));
+        if done.rows_affected() == 1 {
+            self.edit_directory(|d| {
+                if let Some(cur) = d.phone_by_id(id) {
+                    let mut p = (*cur).clone();
+                    p.provisioned_at = Some(at_ms);
+                    d.put_phone(p);
+                }
+            });
+        }
         Ok(())
     }
 
