@@ -211,9 +211,11 @@ try {
     const m = await members();
     assert(JSON.stringify(m) === '["102","101","103","105","104"]', `after reorder ${m}`);
     await Promise.all([page.waitForNavigation(), page.click('#members-list li[data-member="104"] button.remove')]);
+    assert(JSON.stringify(await members()) === '["102","101","103","105"]', `after remove ${await members()}`);
     await page.fill("#f-member", "104");
     await submit("#add-member");
-    assert(JSON.stringify(await members()) === '["102","101","103","105","104"]', `after remove/add ${await members()}`);
+    assert((await page.$$(".error:not([hidden])")).length === 0, "adding 104 back was refused");
+    assert(JSON.stringify(await members()) === '["102","101","103","105","104"]', `after re-add ${await members()}`);
     await shot("04-park-group-members");
   });
 
@@ -238,12 +240,17 @@ try {
     await page.fill("#park-settings #f-recall\\.recall_time_s", "30");
     await page.selectOption("#park-settings #f-recall\\.recall_to", "PARKER_ONLY");
     await submit("#park-settings");
+    assert((await page.$$(".error:not([hidden])")).length === 0, "saving the recall timer was refused");
+    // Read back from a fresh page: a refused form would also show "30".
+    await page.goto(`${base}/portal/t/${acme}/call-park`);
     assert((await page.inputValue("#park-settings #f-recall\\.recall_time_s")) === "30", "recall timer not saved");
     await shot("06-call-park-settings");
     await page.goto(`${base}/portal/t/${acme}/call-park/groups/${group}`);
     await page.check("#f-override");
     await page.fill("#group-recall #f-recall\\.recall_time_s", "60");
     await submit("#group-recall");
+    assert((await page.$$(".error:not([hidden])")).length === 0, "saving the group's recall was refused");
+    await page.goto(`${base}/portal/t/${acme}/call-park/groups/${group}`);
     assert((await page.inputValue("#group-recall #f-recall\\.recall_time_s")) === "60", "group recall not saved");
     assert(await page.isChecked("#f-override"), "override not kept");
   });

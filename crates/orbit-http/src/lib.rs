@@ -18,7 +18,8 @@ use orbit_store::{ActiveCalls, CallControl, LiveBindings, MusicOnHold, Store};
 
 pub use auth::admin_token_hash;
 pub use error::ApiError;
-pub use provisioning::{Guard, GuardConfig};
+pub use parking::run_command;
+pub use provisioning::{base_url, Guard, GuardConfig};
 
 /// Renders the Prometheus text exposition.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;

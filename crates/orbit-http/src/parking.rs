@@ -79,7 +79,8 @@ async fn list_parked(
     Ok(items(list))
 }
 
-async fn run(s: &ApiState, cmd: CallCommand) -> Result<(), ApiError> {
+/// Hand a command to the call layer and wait (bounded) for its answer.
+pub async fn run_command(s: &ApiState, cmd: CallCommand) -> Result<(), ApiError> {
     let rx = s.control.command(cmd);
     match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
         Ok(Ok(Ok(()))) => Ok(()),
@@ -132,7 +133,7 @@ async fn park_call(
             "on (an extension) or group: true is required",
         ));
     }
-    run(
+    run_command(
         &s,
         CallCommand::Park {
             tenant_id: t.id.clone(),
@@ -156,7 +157,7 @@ async fn retrieve_parked(
     let Some(to) = extension_field(&b, "to")? else {
         return Err(b.missing("to"));
     };
-    run(
+    run_command(
         &s,
         CallCommand::Retrieve {
             tenant_id: t.id.clone(),
@@ -175,7 +176,7 @@ async fn hang_up_parked(
     Path((key, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let t = tenant_for(&s, &caller, &key)?;
-    run(
+    run_command(
         &s,
         CallCommand::HangUp {
             tenant_id: t.id.clone(),

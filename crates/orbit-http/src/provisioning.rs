@@ -75,7 +75,9 @@ pub fn routes() -> Router<ApiState> {
 
 /// `http://<host>` as the request names Orbit (`Host` header), or an empty
 /// string (URLs are then given as paths).
-fn base_url(headers: &HeaderMap) -> String {
+/// `http://<Host>` of a request, for URLs a phone must fetch (empty when
+/// the Host header is missing or odd).
+pub fn base_url(headers: &HeaderMap) -> String {
     headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

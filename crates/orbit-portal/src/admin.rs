@@ -314,9 +314,16 @@ async fn delete_admin(
 ) -> Page {
     let t = tenant_of(&s, &session, &key)?;
     session.check_csrf(&Fields(f))?;
-    let admins = s.store.portal_users(Some(&t.id)).await.unwrap_or_default();
+    let admins = s
+        .store
+        .portal_users(Some(&t.id))
+        .await
+        .map_err(crate::internal)?;
     if admins.iter().any(|a| a.id == id) {
-        let _ = s.store.delete_portal_user(&id).await;
+        s.store
+            .delete_portal_user(&id)
+            .await
+            .map_err(crate::internal)?;
     }
     Ok(see_other(format!("/portal/admin/tenants/{}", url(&t.id))))
 }

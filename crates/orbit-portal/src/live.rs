@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use futures_util::stream::{self, Stream};
 use orbit_http::{ApiError, ApiState};
-use orbit_store::{now_ms, CallCommand, CommandError, ParkedCall, Tenant};
+use orbit_store::{now_ms, CallCommand, ParkedCall, Tenant};
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
@@ -27,7 +27,6 @@ use crate::{html, see_other, Fields, Page};
 
 /// How often the stream sends a snapshot when no park event comes.
 pub const TICK: Duration = Duration::from_secs(2);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// An unchanged snapshot is sent again after this long.
 pub const RESEND: Duration = Duration::from_secs(30);
 
@@ -219,23 +218,6 @@ async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-async fn run(s: &ApiState, cmd: CallCommand) -> Result<(), ApiError> {
-    let rx = s.control.command(cmd);
-    match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(match e {
-            CommandError::NotFound(what) => ApiError::not_found(what),
-            CommandError::Conflict { field, message }
-            | CommandError::Invalid { field, message } => ApiError::invalid(field, message),
-            CommandError::Unavailable => ApiError::invalid("call", "the call layer is not running"),
-        }),
-        _ => Err(ApiError::invalid(
-            "call",
-            "the call layer did not answer in time",
-        )),
-    }
-}
-
 fn back(t: &Tenant, res: Result<String, ApiError>) -> Page {
     let q = match res {
         Ok(ok) => format!("ok={}", url(&ok)),
@@ -259,7 +241,7 @@ async fn retrieve(
             "to",
             "retrieve to: type an extension number",
         )),
-        Ok(to) => run(
+        Ok(to) => orbit_http::run_command(
             &s,
             CallCommand::Retrieve {
                 tenant_id: t.id.clone(),
@@ -281,7 +263,7 @@ async fn hang_up(
 ) -> Page {
     let t = session.tenant(&s, &key)?;
     session.check_csrf(&Fields(f))?;
-    let res = run(
+    let res = orbit_http::run_command(
         &s,
         CallCommand::HangUp {
             tenant_id: t.id.clone(),

@@ -85,16 +85,7 @@ fn keys_text(keys: &[PhoneKey]) -> String {
 }
 
 /// `http://<Host>` as the browser reached Orbit, for the configuration link.
-fn base_url(h: &HeaderMap) -> String {
-    h.get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-        })
-        .map(|v| format!("http://{v}"))
-        .unwrap_or_default()
-}
+use orbit_http::base_url;
 
 fn vendors() -> Vec<(&'static str, &'static str)> {
     PHONE_VENDORS.iter().map(|v| (*v, *v)).collect()
