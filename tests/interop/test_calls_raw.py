@@ -142,6 +142,11 @@ def test_call_without_media_is_cleaned_up(pbx):
             bye_b = b.recv_msg(timeout=5)
         assert method(bye_b) == "BYE", bye_b
         reply(b, bye_b, 200, "OK", "btag")
-    recs = harness.Api(pbx.http_base, pbx.admin_token).get(
-        f"/api/v1/tenants/{DOMAIN}/call-records").json["call_records"]
+    # The record is written behind the call's end: wait for it (bounded).
+    api = harness.Api(pbx.http_base, pbx.admin_token)
+    deadline = time.monotonic() + 5
+    recs = []
+    while time.monotonic() < deadline and not recs:
+        recs = api.get(f"/api/v1/tenants/{DOMAIN}/call-records").json["call_records"]
+        time.sleep(0.1)
     assert recs and recs[0]["end_reason"] == "rtp_timeout", recs
