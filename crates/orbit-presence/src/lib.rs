@@ -17,9 +17,10 @@
 //!   restart; every subscription ends with exactly one terminated NOTIFY
 //!   (unless the I/O layer [`forget`](Subscriptions::forget)s it);
 //! - when to NOTIFY: at once on subscribe and refresh; on a change at once
-//!   or, within `coalesce_ms` of the previous NOTIFY, once at the end of
-//!   that window for the whole burst; the `version` of each (0 first, +1
-//!   each, per subscription, kept across refreshes and restarts);
+//!   while the subscription's budget allows (a burst of `notify_burst`,
+//!   then one per `coalesce_ms`), else once when it next allows, for the
+//!   whole burst; the `version` of each (0 first, +1 each, per
+//!   subscription, kept across refreshes and restarts);
 //! - the bodies: [`render`] (dialog-info, with the BroadWorks `callpark`
 //!   element for parked calls) and [`render_park_info`].
 //!

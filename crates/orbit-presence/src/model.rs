@@ -77,9 +77,13 @@ pub struct Limits {
     pub max_per_contact: usize,
     /// Live subscriptions per tenant (default 10 000).
     pub max_per_tenant: usize,
-    /// At most one change-driven NOTIFY per subscription per this many
-    /// milliseconds (default 50).
+    /// Sustained spacing of change-driven NOTIFYs per subscription, in
+    /// milliseconds (default 5, so at most 200 a second).
     pub coalesce_ms: u64,
+    /// How many NOTIFYs a subscription may get at once before the spacing
+    /// applies (default 10). A single change after a quiet spell goes out
+    /// at once; only a burst beyond this is coalesced.
+    pub notify_burst: u32,
 }
 
 impl Default for Limits {
@@ -90,7 +94,8 @@ impl Default for Limits {
             default_expires_s: 600,
             max_per_contact: 200,
             max_per_tenant: 10_000,
-            coalesce_ms: 50,
+            coalesce_ms: 5,
+            notify_burst: 10,
         }
     }
 }

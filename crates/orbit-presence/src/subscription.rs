@@ -16,8 +16,11 @@ pub struct Subscription<D> {
     pub(crate) granted_s: u32,
     pub(crate) expires_at_ms: u64,
     pub(crate) next_version: u32,
-    /// When the last NOTIFY was queued.
-    pub(crate) last_sent_ms: Option<u64>,
+    /// The NOTIFY budget as a generic cell rate algorithm's theoretical
+    /// arrival time: a change may be notified at once from
+    /// `tat_ms - (burst - 1) * spacing` on; each NOTIFY moves it one
+    /// spacing past `max(tat_ms, now)`.
+    pub(crate) tat_ms: u64,
     /// A coalesced NOTIFY waits until then (also in the `due` set).
     pub(crate) due_ms: Option<u64>,
     /// Active NOTIFYs queued and not yet polled.

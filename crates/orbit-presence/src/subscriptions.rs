@@ -34,11 +34,14 @@ use crate::subscription::Subscription;
 ///
 /// NOTIFY timing: the NOTIFY after a subscribe, refresh or restore is
 /// queued at once (RFC 6665 §4.2.1.2) and carries the latest state. A
-/// change queues one at once if the subscription sent none in the last
-/// `coalesce_ms`; otherwise one NOTIFY is due `coalesce_ms` after the last
-/// and covers every change until then. A change while a NOTIFY is queued
-/// and not yet polled needs none: that one renders the latest state.
-/// Terminal NOTIFYs are never delayed.
+/// change queues one at once while the subscription's budget allows
+/// (`notify_burst` at once, then one per `coalesce_ms`, as a token bucket);
+/// beyond it one NOTIFY is due when the budget next allows, at most
+/// `coalesce_ms` later, and covers every change until then. So a park
+/// reaches its watchers without delay, and a storm of changes (a whole
+/// group's calls ending at once) still becomes a few NOTIFYs. A change
+/// while a NOTIFY is queued and not yet polled needs none: that one
+/// renders the latest state. Terminal NOTIFYs are never delayed.
 #[derive(Debug)]
 pub struct Subscriptions<D> {
     limits: Limits,
@@ -137,7 +140,7 @@ impl<D> Subscriptions<D> {
     /// never touched.
     pub fn changed(&mut self, now_ms: u64, tenant: &str, resource: &Resource) {
         let ids: Vec<SubId> = self.index.watchers(tenant, resource).collect();
-        let window = self.limits.coalesce_ms;
+        let tolerance = self.limits.coalesce_ms * u64::from(self.limits.notify_burst.max(1) - 1);
         for id in ids {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
@@ -145,12 +148,12 @@ impl<D> Subscriptions<D> {
             if sub.queued > 0 || sub.due_ms.is_some() {
                 continue;
             }
-            match sub.last_sent_ms {
-                Some(last) if now_ms < last + window => {
-                    sub.due_ms = Some(last + window);
-                    self.due.insert((last + window, id));
-                }
-                _ => self.emit_active(id, now_ms),
+            let allowed_at = sub.tat_ms.saturating_sub(tolerance);
+            if now_ms >= allowed_at {
+                self.emit_active(id, now_ms);
+            } else {
+                sub.due_ms = Some(allowed_at);
+                self.due.insert((allowed_at, id));
             }
         }
     }
@@ -346,7 +349,7 @@ impl<D> Subscriptions<D> {
             granted_s,
             expires_at_ms: now_ms + u64::from(granted_s) * 1000,
             next_version: version,
-            last_sent_ms: None,
+            tat_ms: 0,
             due_ms: None,
             queued: 0,
             ended: None,
@@ -365,7 +368,12 @@ impl<D> Subscriptions<D> {
         if let Some(due) = sub.due_ms.take() {
             self.due.remove(&(due, id));
         }
-        sub.last_sent_ms = Some(now_ms);
+        // Capped so that a run of refreshes (which are answered at once,
+        // whatever the budget) never delays the next change by more than
+        // one spacing; a change-driven NOTIFY is within the cap anyway.
+        let spacing = self.limits.coalesce_ms;
+        let cap = now_ms + spacing * u64::from(self.limits.notify_burst.max(1));
+        sub.tat_ms = (sub.tat_ms.max(now_ms) + spacing).min(cap);
         sub.queued += 1;
         let version = sub.next_version;
         sub.next_version += 1;

@@ -140,6 +140,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         max_per_contact: 3,
         max_per_tenant: 5,
         coalesce_ms: WINDOW,
+        notify_burst: 3,
         ..Limits::default()
     });
     let mut check = Check::default();

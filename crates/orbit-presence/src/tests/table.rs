@@ -22,6 +22,15 @@ fn sim() -> Sim {
     Sim::new(Limits::default())
 }
 
+/// No burst: one change-driven NOTIFY per 50 ms.
+fn one_per_50ms() -> Sim {
+    Sim::new(Limits {
+        coalesce_ms: 50,
+        notify_burst: 1,
+        ..Limits::default()
+    })
+}
+
 #[test]
 fn first_notify_is_immediate_full_version_0() {
     let mut s = sim();
@@ -68,21 +77,49 @@ fn too_brief_is_423_with_the_minimum() {
 }
 
 #[test]
-fn a_burst_of_changes_becomes_one_notify_at_the_window_end() {
-    let mut s = sim();
-    let id = s.subscribe(req(A, "c1", park("103"), 600));
-    for t in [10, 20, 30] {
+fn a_burst_beyond_the_budget_becomes_one_notify_when_it_allows() {
+    // Budget: 3 at once, then one per 10 ms.
+    let mut s = Sim::new(Limits {
+        coalesce_ms: 10,
+        notify_burst: 3,
+        ..Limits::default()
+    });
+    let id = s.subscribe(req(A, "c1", park("103"), 600)); // version 0 at 0
+    s.run_to(1);
+    for v in [1, 2] {
+        s.subs.changed(1, A, &park("103"));
+        assert_eq!(brief(&s.drain()), [(id, v, active(600))], "at once");
+    }
+    // The budget is spent (theoretical time 30, tolerance 20): the rest of
+    // the burst waits until 10 and goes as one.
+    for t in [2, 5, 9] {
         s.run_to(t);
         s.subs.changed(t, A, &park("103"));
         assert!(s.drain().is_empty(), "coalesced at {t}");
     }
-    assert_eq!(s.subs.next_deadline(), Some(50));
-    assert!(s.run_to(49).is_empty());
-    assert_eq!(brief(&s.run_to(50)), [(id, 1, active(600))]);
-    // Quiet since: the next change goes out at once.
+    assert_eq!(s.subs.next_deadline(), Some(10));
+    assert!(s.run_to(9).is_empty());
+    assert_eq!(brief(&s.run_to(10)), [(id, 3, active(600))]);
+    // Quiet since: the budget is back, a change goes out at once.
     s.run_to(1_000);
     s.subs.changed(1_000, A, &park("103"));
-    assert_eq!(brief(&s.drain()), [(id, 2, active(599))]);
+    assert_eq!(brief(&s.drain()), [(id, 4, active(599))]);
+}
+
+#[test]
+fn changes_at_the_sustained_rate_are_never_delayed() {
+    // One change every 5 ms, the default spacing, for a second: every
+    // NOTIFY goes out the moment its change happens.
+    let mut s = sim();
+    let id = s.subscribe(req(A, "c1", park("103"), 600));
+    for (i, t) in (5..=1_000).step_by(5).enumerate() {
+        s.run_to(t);
+        s.subs.changed(t, A, &park("103"));
+        let out = s.drain();
+        assert_eq!(out.len(), 1, "at {t}");
+        assert_eq!(out[0].id, id);
+        assert_eq!(out[0].version as usize, i + 1);
+    }
 }
 
 #[test]
@@ -143,7 +180,7 @@ fn a_refused_refresh_leaves_the_subscription_as_it_was() {
 
 #[test]
 fn refresh_absorbs_a_pending_coalesced_notify() {
-    let mut s = sim();
+    let mut s = one_per_50ms();
     let id = s.subscribe(req(A, "c1", park("103"), 600));
     s.run_to(10);
     s.subs.changed(10, A, &park("103"));
@@ -327,7 +364,7 @@ fn forget_drops_queued_notifies_without_a_final_one() {
 
 #[test]
 fn next_deadline_is_the_earliest_of_expiry_and_coalescing() {
-    let mut s = sim();
+    let mut s = one_per_50ms();
     s.subscribe(req(A, "c1", park("103"), 60));
     s.run_to(10);
     s.subs.changed(10, A, &park("103"));
