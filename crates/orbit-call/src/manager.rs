@@ -39,6 +39,9 @@ pub struct CallConfig {
     pub rtp_timeout: Duration,
     /// Smallest Session-Expires accepted (RFC 4028 Min-SE).
     pub min_session_expires: u32,
+    /// Live SUBSCRIBE dialogs per tenant, and per tenant and contact.
+    pub max_subscriptions_per_tenant: usize,
+    pub max_subscriptions_per_contact: usize,
 }
 
 pub(crate) enum Event {
@@ -268,6 +271,11 @@ impl Manager {
         let recorder = crate::records::call_records(deps.store.clone());
         let park_log = crate::records::park_events(deps.store.clone());
         let subscription_log = crate::records::subscription_ops(deps.store.clone());
+        let presence_limits = orbit_presence::Limits {
+            max_per_tenant: cfg.max_subscriptions_per_tenant,
+            max_per_contact: cfg.max_subscriptions_per_contact,
+            ..orbit_presence::Limits::default()
+        };
         let mut m = Manager {
             music: deps.music,
             cfg,
@@ -277,7 +285,7 @@ impl Manager {
             auth: deps.auth,
             ports: deps.ports,
             recorder,
-            presence: crate::presence::PresenceCore::new(subscription_log),
+            presence: crate::presence::PresenceCore::new(subscription_log, presence_limits),
             park: crate::park::ParkCore::new(
                 orbit_store::MAX_PARKED_PER_EXTENSION.end().to_owned() as usize,
                 park_log,

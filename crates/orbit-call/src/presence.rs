@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use orbit_presence::{
-    render, DialogEntry, DialogInfo, DialogState, Direction, Limits, Notify, ParkedMark,
-    Participant, Refused, Resource, SubId, SubState, SubscribeRequest, Subscriptions,
+    DialogEntry, DialogInfo, DialogState, Direction, Limits, Notify, ParkedMark, Participant,
+    Refused, Rendered, Resource, SubId, SubState, SubscribeRequest, Subscriptions,
 };
 use orbit_sip::response::stable_tag;
 use orbit_sip::{Method, Response, ServerTx};
@@ -40,9 +40,9 @@ pub(crate) struct PresenceCore {
 }
 
 impl PresenceCore {
-    pub(crate) fn new(log: SubscriptionLog) -> Self {
+    pub(crate) fn new(log: SubscriptionLog, limits: Limits) -> Self {
         PresenceCore {
-            subs: Subscriptions::new(Limits::default()),
+            subs: Subscriptions::new(limits),
             by_dialog: HashMap::new(),
             armed: None,
             log,
@@ -312,8 +312,11 @@ impl Manager {
 
     /// Send every NOTIFY the table has due, and keep a timer for the next.
     pub(crate) async fn drain_presence(&mut self) {
+        // Nothing changes a resource while the queue drains (this task owns
+        // every call), so each resource is rendered once per drain.
+        let mut bodies: HashMap<(String, Resource), Rendered> = HashMap::new();
         while let Some(n) = self.presence.subs.poll() {
-            self.send_notify(n).await;
+            self.send_notify(n, &mut bodies).await;
         }
         if let Some(d) = self.presence.subs.next_deadline() {
             if self.presence.armed.is_none_or(|a| d < a) {
@@ -330,15 +333,23 @@ impl Manager {
         self.presence.subs.tick(now);
     }
 
-    async fn send_notify(&mut self, n: Notify) {
-        let domain = self
-            .store
-            .directory()
-            .tenant(&n.tenant)
-            .map(|t| t.domain.clone())
-            .unwrap_or_default();
-        let info = self.dialog_info(&n.tenant, &domain, &n.resource);
-        let body = render(&info, n.version);
+    async fn send_notify(&mut self, n: Notify, bodies: &mut HashMap<(String, Resource), Rendered>) {
+        let key = (n.tenant.clone(), n.resource.clone());
+        let body = match bodies.get(&key) {
+            Some(r) => r.with_version(n.version),
+            None => {
+                let domain = self
+                    .store
+                    .directory()
+                    .tenant(&n.tenant)
+                    .map(|t| t.domain.clone())
+                    .unwrap_or_default();
+                let r = Rendered::new(&self.dialog_info(&n.tenant, &domain, &n.resource));
+                let body = r.with_version(n.version);
+                bodies.insert(key, r);
+                body
+            }
+        };
         let local = self.cfg.local.clone();
         let Some(sub) = self.presence.subs.get_mut(n.id) else {
             return;

@@ -194,26 +194,56 @@ pub struct DialogInfo {
 
 /// Renders `info` as document number `version` of its subscription.
 pub fn render(info: &DialogInfo, version: u32) -> String {
-    let mut out = String::with_capacity(256 + 512 * info.dialogs.len());
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<dialog-info");
-    attr(&mut out, "xmlns", DIALOG_INFO_NS);
-    if info.dialogs.iter().any(|d| d.parked.is_some()) {
-        attr(&mut out, "xmlns:bw", CALLPARK_NS);
-        attr(&mut out, "xmlns:orbit", ORBIT_PARK_NS);
+    Rendered::new(info).with_version(version)
+}
+
+/// A resource's body rendered once, for every watcher: only the `version`
+/// differs per subscription, so a change watched by a hundred phones is
+/// serialised once and spliced a hundred times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Up to the `version` attribute's value.
+    head: String,
+    /// From the closing quote of the `version` attribute to the end.
+    tail: String,
+}
+
+impl Rendered {
+    /// Renders everything but the version.
+    pub fn new(info: &DialogInfo) -> Self {
+        let mut head = String::with_capacity(256);
+        head.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<dialog-info");
+        attr(&mut head, "xmlns", DIALOG_INFO_NS);
+        if info.dialogs.iter().any(|d| d.parked.is_some()) {
+            attr(&mut head, "xmlns:bw", CALLPARK_NS);
+            attr(&mut head, "xmlns:orbit", ORBIT_PARK_NS);
+        }
+        head.push_str(" version=\"");
+        let mut tail = String::with_capacity(128 + 512 * info.dialogs.len());
+        tail.push('"');
+        attr(
+            &mut tail,
+            "state",
+            if info.full { "full" } else { "partial" },
+        );
+        attr(&mut tail, "entity", &info.entity);
+        tail.push_str(">\n");
+        for d in &info.dialogs {
+            dialog(&mut tail, d);
+        }
+        tail.push_str("</dialog-info>\n");
+        Rendered { head, tail }
     }
-    attr(&mut out, "version", &version.to_string());
-    attr(
-        &mut out,
-        "state",
-        if info.full { "full" } else { "partial" },
-    );
-    attr(&mut out, "entity", &info.entity);
-    out.push_str(">\n");
-    for d in &info.dialogs {
-        dialog(&mut out, d);
+
+    /// The body as one subscription's NOTIFY carries it.
+    pub fn with_version(&self, version: u32) -> String {
+        let v = version.to_string();
+        let mut out = String::with_capacity(self.head.len() + v.len() + self.tail.len());
+        out.push_str(&self.head);
+        out.push_str(&v);
+        out.push_str(&self.tail);
+        out
     }
-    out.push_str("</dialog-info>\n");
-    out
 }
 
 fn dialog(out: &mut String, d: &DialogEntry) {

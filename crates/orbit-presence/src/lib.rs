@@ -80,7 +80,7 @@ mod tests;
 pub mod xml;
 
 pub use dialog_info::{
-    render, DialogEntry, DialogInfo, DialogState, Direction, ParkedMark, Participant,
+    render, DialogEntry, DialogInfo, DialogState, Direction, ParkedMark, Participant, Rendered,
 };
 pub use error::{Bound, Refused};
 pub use model::{

@@ -59,6 +59,7 @@ pub struct Config {
     pub guard: GuardSection,
     pub registrar: RegistrarSection,
     pub calls: CallsSection,
+    pub subscriptions: SubscriptionsSection,
     /// Whether `sip.listen` was left at its default (then an IPv6 bind failure is not fatal).
     #[serde(skip)]
     pub default_listen: bool,
@@ -122,6 +123,25 @@ impl Default for CallsSection {
     }
 }
 
+/// Bounds of SUBSCRIBE/NOTIFY (BLF and Visual Park keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscriptionsSection {
+    /// Live subscriptions per tenant; beyond, 503.
+    pub max_per_tenant: usize,
+    /// Live subscriptions per tenant and contact (one phone); beyond, 503.
+    pub max_per_contact: usize,
+}
+
+impl Default for SubscriptionsSection {
+    fn default() -> Self {
+        SubscriptionsSection {
+            max_per_tenant: 10_000,
+            max_per_contact: 200,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
@@ -165,6 +185,7 @@ impl Default for Config {
             guard: GuardSection::default(),
             registrar: RegistrarSection::default(),
             calls: CallsSection::default(),
+            subscriptions: SubscriptionsSection::default(),
             default_listen: false,
         }
     }
@@ -346,6 +367,13 @@ impl Config {
         if c.min_session_expires_s < 90 {
             bail!("calls.min_session_expires_s must be at least 90 (RFC 4028)");
         }
+        let sb = &self.subscriptions;
+        if !(1..=1_000_000).contains(&sb.max_per_tenant) {
+            bail!("subscriptions.max_per_tenant must be between 1 and 1000000");
+        }
+        if !(1..=10_000).contains(&sb.max_per_contact) {
+            bail!("subscriptions.max_per_contact must be between 1 and 10000");
+        }
         if self.guard.enabled && (self.guard.window_s == 0 || self.guard.block_s == 0) {
             bail!("guard.window_s and guard.block_s must be at least 1");
         }
@@ -440,6 +468,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("rtp_ports"));
+        std::fs::write(&file, "[subscriptions]\nmax_per_tenant = 50000\n").unwrap();
+        assert_eq!(Config::load(&args).unwrap().subscriptions.max_per_tenant, 50_000);
+        std::fs::write(&file, "[subscriptions]\nmax_per_contact = 0\n").unwrap();
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("subscriptions.max_per_contact"));
         std::fs::write(&file, "unknown_key = 1\n").unwrap();
         assert!(format!("{:#}", Config::load(&args).unwrap_err()).contains("unknown_key"));
         let _ = std::fs::remove_dir_all(&dir);

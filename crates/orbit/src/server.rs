@@ -185,6 +185,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_calls: c.max_calls,
             rtp_timeout: Duration::from_secs(c.rtp_timeout_s),
             min_session_expires: c.min_session_expires_s,
+            max_subscriptions_per_tenant: config.subscriptions.max_per_tenant,
+            max_subscriptions_per_contact: config.subscriptions.max_per_contact,
         },
         orbit_call::Deps {
             endpoint: endpoint.clone(),
