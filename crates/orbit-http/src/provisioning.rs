@@ -1,12 +1,13 @@
 //! Phones: the REST API that manages them (`/api/v1/tenants/{tenant}/phones`)
-//! and the provisioning server phones fetch from (`/provisioning/snom/...`):
-//! the configuration file by MAC and the XML minibrowser pages of the
-//! Visual Park keys. Phones authenticate with HTTP Basic, user = their MAC,
+//! and the provisioning server phones fetch from (`/provisioning/snom/...`,
+//! `/provisioning/yealink/...`, `/provisioning/fanvil/...`): the
+//! configuration file by MAC and the XML minibrowser pages of the Snom
+//! Visual Park keys. A phone is served only under its own vendor's path. Phones authenticate with HTTP Basic, user = their MAC,
 //! password = the per-phone provisioning password (only its SHA-256 is
 //! stored). Without credentials every MAC, known or not, gets the same 401
 //! challenge; with wrong ones, or for an unknown MAC, the same 404. Failed
 //! attempts (404) are rate-limited per source address. Documented in
-//! `docs/phones/snom.md`.
+//! `docs/phones/{snom,yealink,fanvil}.md`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -21,7 +22,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use orbit_provision::{snom, FeatureCodes, Identity, Key, ParkedEntry, PhoneConfig};
+use orbit_provision::{
+    fanvil, snom, yealink, FeatureCodes, Identity, Key, ParkedEntry, PhoneConfig,
+};
 use orbit_store::{
     normalize_mac, now_ms, tokens::token_hash, Phone, PhoneKey, PhoneKeyKind, PhonePatch,
     PhoneSpec, Tenant,
@@ -47,6 +50,8 @@ pub const PATHS: &[&str] = &[
 pub const PROVISIONING_PATHS: &[&str] = &[
     "/provisioning/snom/{file}",
     "/provisioning/snom/{mac}/{page}",
+    "/provisioning/yealink/{file}",
+    "/provisioning/fanvil/{file}",
 ];
 
 /// SIP port put into `user_outbound` with the host the phone reached
@@ -68,6 +73,8 @@ pub fn routes() -> Router<ApiState> {
         .route(PATHS[3], post(reset_password))
         .route(PROVISIONING_PATHS[0], get(fetch_file))
         .route(PROVISIONING_PATHS[1], get(fetch_page))
+        .route(PROVISIONING_PATHS[2], get(fetch_yealink))
+        .route(PROVISIONING_PATHS[3], get(fetch_fanvil))
         .layer(Extension(Arc::new(Guard::new(GuardConfig::default()))))
 }
 
@@ -100,7 +107,8 @@ fn phone_json(p: &Phone, base: &str) -> Value {
            "keys": p.keys.iter().map(key_json).collect::<Vec<_>>(),
            "config_version": p.config_version,
            "provisioned_at": p.provisioned_at.map(time),
-           "provisioning": {"url": snom::config_url(base, &p.mac), "username": p.mac},
+           "provisioning": {"url": orbit_provision::config_url(&p.vendor, base, &p.mac),
+                            "username": p.mac},
            "created_at": time(p.created_at), "updated_at": time(p.updated_at)})
 }
 
@@ -380,6 +388,8 @@ fn source_of(parts: &axum::http::Extensions) -> Option<IpAddr> {
 }
 
 const XML: &str = "text/xml; charset=utf-8";
+/// Yealink's and Fanvil's `.cfg` files are plain text.
+const TEXT: &str = "text/plain; charset=utf-8";
 
 fn xml(body: String) -> Response {
     ([(header::CONTENT_TYPE, XML)], body).into_response()
@@ -424,10 +434,12 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-/// The phone `mac` names if the request carries its credentials. Wrong
-/// credentials (or an unknown MAC) cost the source one attempt; a source
-/// out of attempts gets 429 before anything is looked up. The password is hashed and compared
-/// in constant time whether the MAC is known or not.
+/// The phone `mac` names if the request carries its credentials and the
+/// phone is of `vendor` (the path it asked under). Wrong credentials, an
+/// unknown MAC or another vendor's path cost the source one attempt and
+/// get the same 404; a source out of attempts gets 429 before anything is
+/// looked up. The password is hashed and compared in constant time whether
+/// the MAC is known or not.
 #[allow(clippy::result_large_err)] // the error is the response itself
 fn authenticate(
     s: &ApiState,
@@ -435,6 +447,7 @@ fn authenticate(
     extensions: &axum::http::Extensions,
     headers: &HeaderMap,
     mac: &str,
+    vendor: &str,
 ) -> Result<Arc<Phone>, Response> {
     let source = source_of(extensions);
     let now = Instant::now();
@@ -455,7 +468,7 @@ fn authenticate(
     let password_ok = bool::from(given.as_bytes().ct_eq(stored.as_bytes()));
     let user_ok = user.eq_ignore_ascii_case(mac);
     match phone {
-        Some(p) if password_ok && user_ok => Ok(p),
+        Some(p) if password_ok && user_ok && p.vendor == vendor => Ok(p),
         _ => {
             guard.failed(source, now);
             Err(ApiError::not_found("phone").into_response())
@@ -586,26 +599,100 @@ async fn fetch_file(
         // asked, no attempt charged (phones fetch it at every boot).
         Some(snom::FileRequest::ModelDefaults) => xml(snom::model_defaults()),
         Some(snom::FileRequest::Config { mac }) => {
-            let p = match authenticate(&s, &guard, &extensions, &headers, &mac) {
-                Ok(p) => p,
-                Err(r) => return r,
+            let served = Served {
+                vendor: "snom",
+                content_type: XML,
+                render: snom::config_xml,
             };
-            let body = snom::config_xml(&phone_config(&s, &p, &headers));
-            if let Err(e) = s.store.phone_provisioned(&p.id, now_ms()).await {
-                tracing::warn!(error = %e, mac = %p.mac, "recording a provisioning fetch failed");
-            }
-            xml(body)
+            serve_config(&s, &guard, &extensions, &headers, &mac, served).await
         }
-        None => {
-            let now = Instant::now();
-            let source = source_of(&extensions);
-            if !guard.allows(source, now) {
-                return too_many();
-            }
-            guard.failed(source, now);
-            ApiError::not_found("phone").into_response()
-        }
+        None => unknown_file(&guard, &extensions),
     }
+}
+
+async fn fetch_yealink(
+    State(s): State<ApiState>,
+    Extension(guard): Extension<Arc<Guard>>,
+    Path(file): Path<String>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+) -> Response {
+    match yealink::file_request(&file) {
+        // Like Snom's per-model file: nothing of any tenant, no
+        // credentials, no attempt charged (fetched at every boot).
+        Some(yealink::FileRequest::CommonDefaults) => {
+            ([(header::CONTENT_TYPE, TEXT)], yealink::common_defaults()).into_response()
+        }
+        Some(yealink::FileRequest::Config { mac }) => {
+            let served = Served {
+                vendor: "yealink",
+                content_type: TEXT,
+                render: yealink::config_cfg,
+            };
+            serve_config(&s, &guard, &extensions, &headers, &mac, served).await
+        }
+        None => unknown_file(&guard, &extensions),
+    }
+}
+
+async fn fetch_fanvil(
+    State(s): State<ApiState>,
+    Extension(guard): Extension<Arc<Guard>>,
+    Path(file): Path<String>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+) -> Response {
+    match fanvil::file_request(&file) {
+        Some(fanvil::FileRequest::Config { mac }) => {
+            let served = Served {
+                vendor: "fanvil",
+                content_type: TEXT,
+                render: fanvil::config_cfg,
+            };
+            serve_config(&s, &guard, &extensions, &headers, &mac, served).await
+        }
+        None => unknown_file(&guard, &extensions),
+    }
+}
+
+/// How one vendor's configuration file is served.
+struct Served {
+    vendor: &'static str,
+    content_type: &'static str,
+    render: fn(&PhoneConfig) -> String,
+}
+
+/// The configuration file of the phone `mac`, for a request that proves
+/// to be that phone (see [`authenticate`]); records the fetch.
+async fn serve_config(
+    s: &ApiState,
+    guard: &Guard,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+    mac: &str,
+    served: Served,
+) -> Response {
+    let p = match authenticate(s, guard, extensions, headers, mac, served.vendor) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let body = (served.render)(&phone_config(s, &p, headers));
+    if let Err(e) = s.store.phone_provisioned(&p.id, now_ms()).await {
+        tracing::warn!(error = %e, mac = %p.mac, "recording a provisioning fetch failed");
+    }
+    ([(header::CONTENT_TYPE, served.content_type)], body).into_response()
+}
+
+/// A file name no vendor uses: 404, charged like a failed attempt (name
+/// guessing is enumeration too).
+fn unknown_file(guard: &Guard, extensions: &axum::http::Extensions) -> Response {
+    let now = Instant::now();
+    let source = source_of(extensions);
+    if !guard.allows(source, now) {
+        return too_many();
+    }
+    guard.failed(source, now);
+    ApiError::not_found("phone").into_response()
 }
 
 fn entry_of(c: &orbit_store::ParkedCall) -> ParkedEntry {
@@ -637,7 +724,7 @@ async fn fetch_page(
     headers: HeaderMap,
 ) -> Response {
     let mac = mac.to_ascii_lowercase();
-    let p = match authenticate(&s, &guard, &extensions, &headers, &mac) {
+    let p = match authenticate(&s, &guard, &extensions, &headers, &mac, "snom") {
         Ok(p) => p,
         Err(r) => return r,
     };

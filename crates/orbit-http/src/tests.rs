@@ -2311,7 +2311,7 @@ async fn phones_crud_with_validation_and_isolation() {
         ),
         (json!({"vendor": "snom", "model": "D785"}), "mac"),
         (
-            json!({"mac": "000413a1b2c4", "vendor": "yealink", "model": "D785"}),
+            json!({"mac": "000413a1b2c4", "vendor": "polycom", "model": "D785"}),
             "vendor",
         ),
         (json!({"mac": "000413a1b2c4", "model": "D785"}), "vendor"),
@@ -2563,6 +2563,272 @@ async fn a_phone_never_gets_another_tenants_settings() {
             assert_eq!(st, StatusCode::NOT_FOUND, "{path} as {user}");
         }
     }
+}
+
+/// `d785` as another vendor's phone.
+fn phone_of(vendor: &str, model: &str, mac: &str, extension: &str) -> Value {
+    let mut v = d785(mac, extension);
+    v["vendor"] = json!(vendor);
+    v["model"] = json!(model);
+    v
+}
+
+const YEALINK_MAC: &str = "805ec0a1b2c3";
+const FANVIL_MAC: &str = "0c383ea1b2c3";
+
+#[tokio::test]
+async fn yealink_and_fanvil_phones_are_served_under_their_own_vendor_path_only() {
+    let s = state().await;
+    let group = setup_phone_tenant(&s, "acme.test").await;
+    let (y, pw_y) = create_phone(
+        &s,
+        "acme.test",
+        phone_of("yealink", "T54W", YEALINK_MAC, "101"),
+    )
+    .await;
+    let (f, pw_f) = create_phone(
+        &s,
+        "acme.test",
+        phone_of("fanvil", "X4U", FANVIL_MAC, "102"),
+    )
+    .await;
+    let (_, pw_s) = create_phone(&s, "acme.test", d785(MAC, "103")).await;
+    assert_eq!(
+        y["provisioning"]["url"],
+        "/provisioning/yealink/805ec0a1b2c3.cfg"
+    );
+    assert_eq!(
+        f["provisioning"]["url"],
+        "/provisioning/fanvil/0c383ea1b2c3.cfg"
+    );
+    let app = router(s.clone());
+    let peer = "192.0.2.7:5000";
+    // Yealink: its file, in any MAC case.
+    let (st, h, body) = fetch(
+        &app,
+        "/provisioning/yealink/805EC0A1B2C3.cfg",
+        Some(("805EC0A1B2C3", &pw_y)),
+        peer,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    for needle in [
+        "#!version:1.0.0.1\n",
+        "account.1.user_name = 101\n",
+        "account.1.sip_server.1.address = acme.test\n",
+        "account.1.outbound_proxy.1.address = pbx.test\n",
+        "sip.notify_reboot_enable = 0\n",
+        "features.call_park.park_code = *68\n",
+        "features.call_park.group_enable = 1\n",
+        "linekey.2.value = park-101\n",
+        "linekey.2.extension = *88101\n",
+        &format!("linekey.3.value = parkgroup-{group}\n"),
+        "linekey.4.value = 102\n",
+        "linekey.6.value = park-103\n",
+        "static.auto_provision.server.url = http://pbx.test:8080/provisioning/yealink/\n",
+    ] {
+        assert!(body.contains(needle), "{needle} not in {body}");
+    }
+    assert!(!body.contains("password"), "{body}");
+    let (_, p) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/tenants/acme.test/phones/{YEALINK_MAC}"),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert!(p["provisioned_at"].is_string(), "{p}");
+    // Fanvil: its file, in Fanvil's frame.
+    let (st, h, body) = fetch(
+        &app,
+        &format!("/provisioning/fanvil/{FANVIL_MAC}.cfg"),
+        Some((FANVIL_MAC, &pw_f)),
+        peer,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(h["content-type"], "text/plain; charset=utf-8");
+    assert!(body.starts_with("<<VOIP CONFIG FILE>>"), "{body}");
+    assert!(body.ends_with("<<END OF FILE>>\r\n"), "{body}");
+    for needle in [
+        "SIP1 Register User :102\r\n",
+        "SIP1 Register Addr :acme.test\r\n",
+        "Fkey2 Value        :park-102@1/ba\r\n",
+    ] {
+        assert!(body.contains(needle), "{needle} not in {body}");
+    }
+    // The common Yealink file asks for nothing and holds nothing.
+    let (st, _, body) = fetch(&app, "/provisioning/yealink/y000000000028.cfg", None, peer).await;
+    assert_eq!((st, body.as_str()), (StatusCode::OK, "#!version:1.0.0.1\n"));
+    // No credentials: the one challenge, on every vendor path.
+    let (_, h0, b0) = fetch(&app, &format!("/provisioning/snom/{MAC}.xml"), None, peer).await;
+    for path in [
+        format!("/provisioning/yealink/{YEALINK_MAC}.cfg"),
+        "/provisioning/yealink/805ec0ffffff.cfg".to_string(),
+        format!("/provisioning/fanvil/{FANVIL_MAC}.cfg"),
+    ] {
+        let (st, h, b) = fetch(&app, &path, None, peer).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(h.get("www-authenticate"), h0.get("www-authenticate"));
+        assert_eq!(b, b0);
+    }
+    // The right credentials under another vendor's path: the same 404 as
+    // wrong credentials.
+    let (_, _, wrong) = fetch(
+        &app,
+        &format!("/provisioning/yealink/{YEALINK_MAC}.cfg"),
+        Some((YEALINK_MAC, "wrong")),
+        peer,
+    )
+    .await;
+    for (path, user, pw) in [
+        (
+            format!("/provisioning/snom/{YEALINK_MAC}.xml"),
+            YEALINK_MAC,
+            &pw_y,
+        ),
+        (
+            format!("/provisioning/fanvil/{YEALINK_MAC}.cfg"),
+            YEALINK_MAC,
+            &pw_y,
+        ),
+        (
+            format!("/provisioning/yealink/{FANVIL_MAC}.cfg"),
+            FANVIL_MAC,
+            &pw_f,
+        ),
+        (
+            format!("/provisioning/snom/{FANVIL_MAC}/park.xml"),
+            FANVIL_MAC,
+            &pw_f,
+        ),
+        (format!("/provisioning/yealink/{MAC}.cfg"), MAC, &pw_s),
+        (format!("/provisioning/fanvil/{MAC}.cfg"), MAC, &pw_s),
+    ] {
+        let (st, _, b) = fetch(&app, &path, Some((user, pw)), peer).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(b, wrong, "{path}");
+    }
+    // Nonsense names are 404.
+    for path in [
+        "/provisioning/yealink/805ec0a1b2c3.xml",
+        "/provisioning/fanvil/y000000000028.cfg",
+    ] {
+        let (st, _, _) = fetch(&app, path, None, peer).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn yealink_and_fanvil_phones_never_get_another_tenants_file() {
+    let s = state().await;
+    setup_phone_tenant(&s, "a.test").await;
+    setup_phone_tenant(&s, "b.test").await;
+    let (_, pw_a) = create_phone(
+        &s,
+        "a.test",
+        phone_of("yealink", "T46U", "805ec0aaaaaa", "101"),
+    )
+    .await;
+    let (_, pw_b) = create_phone(
+        &s,
+        "b.test",
+        phone_of("yealink", "T46U", "805ec0bbbbbb", "101"),
+    )
+    .await;
+    let (_, pw_c) = create_phone(
+        &s,
+        "b.test",
+        phone_of("fanvil", "X6U", "0c383ecccccc", "102"),
+    )
+    .await;
+    let app = router(s.clone());
+    let peer = "198.51.100.1:1";
+    let (st, _, body) = fetch(
+        &app,
+        "/provisioning/yealink/805ec0aaaaaa.cfg",
+        Some(("805ec0aaaaaa", &pw_a)),
+        peer,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("a.test") && !body.contains("b.test"),
+        "{body}"
+    );
+    for (path, user, pw) in [
+        (
+            "/provisioning/yealink/805ec0bbbbbb.cfg",
+            "805ec0aaaaaa",
+            &pw_a,
+        ),
+        (
+            "/provisioning/yealink/805ec0bbbbbb.cfg",
+            "805ec0bbbbbb",
+            &pw_a,
+        ),
+        (
+            "/provisioning/yealink/805ec0aaaaaa.cfg",
+            "805ec0bbbbbb",
+            &pw_b,
+        ),
+        (
+            "/provisioning/fanvil/0c383ecccccc.cfg",
+            "0c383ecccccc",
+            &pw_a,
+        ),
+        (
+            "/provisioning/fanvil/0c383ecccccc.cfg",
+            "805ec0aaaaaa",
+            &pw_a,
+        ),
+    ] {
+        let (st, _, _) = fetch(&app, path, Some((user, pw)), peer).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path} as {user}");
+    }
+    let (st, _, body) = fetch(
+        &app,
+        "/provisioning/fanvil/0c383ecccccc.cfg",
+        Some(("0c383ecccccc", &pw_c)),
+        peer,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("b.test") && !body.contains("a.test"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_vendor_paths_count_as_failed_attempts() {
+    let s = state().await;
+    setup_phone_tenant(&s, "acme.test").await;
+    let (_, pw) = create_phone(
+        &s,
+        "acme.test",
+        phone_of("yealink", "T54W", YEALINK_MAC, "101"),
+    )
+    .await;
+    let app = router(s.clone());
+    let prober = "203.0.113.20:1";
+    for i in 0..20 {
+        let (st, _, _) = fetch(
+            &app,
+            &format!("/provisioning/fanvil/{YEALINK_MAC}.cfg"),
+            Some((YEALINK_MAC, &pw)),
+            prober,
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "attempt {i}");
+    }
+    let file = format!("/provisioning/yealink/{YEALINK_MAC}.cfg");
+    let (st, _, _) = fetch(&app, &file, Some((YEALINK_MAC, &pw)), prober).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    let (st, _, _) = fetch(&app, &file, Some((YEALINK_MAC, &pw)), "203.0.113.21:1").await;
+    assert_eq!(st, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -234,7 +234,8 @@ fn phone_page(
 ) -> String {
     let u = url(&t.id);
     let base = format!("/portal/t/{u}/phones/{}", url(&p.id));
-    let config = orbit_provision::snom::config_url(&base_url(headers), &p.mac);
+    let config =
+        orbit_provision::config_url(&p.vendor, &base_url(headers), &p.mac).unwrap_or_default();
     let mut b = String::new();
     if let Some(pw) = password {
         let _ = write!(

@@ -2,12 +2,30 @@
 //! fetches by MAC, and the XML minibrowser pages its Visual Park keys open.
 //! Pure code (no I/O, no clock, no database): the caller resolves the phone
 //! record, its tenant and extension into a [`PhoneConfig`] and passes the
-//! time in. Snom first ([`snom`]); see `docs/phones/snom.md`.
+//! time in. Snom ([`snom`]), Yealink ([`yealink`]) and Fanvil ([`fanvil`]);
+//! see `docs/phones/`.
 //!
 //! The SIP resources keys watch and the XML escaping are `orbit-presence`'s,
 //! so the keys name exactly what the presence side publishes.
 
+pub mod cfg;
+pub mod fanvil;
 pub mod snom;
+pub mod yealink;
+
+/// Vendors Orbit generates files for, by the name the phone record uses.
+pub const VENDORS: &[&str] = &["snom", "yealink", "fanvil"];
+
+/// The URL of a phone's own configuration file, or `None` for a vendor
+/// Orbit does not provision.
+pub fn config_url(vendor: &str, base_url: &str, mac: &str) -> Option<String> {
+    match vendor {
+        "snom" => Some(snom::config_url(base_url, mac)),
+        "yealink" => Some(yealink::config_url(base_url, mac)),
+        "fanvil" => Some(fanvil::config_url(base_url, mac)),
+        _ => None,
+    }
+}
 
 pub use orbit_presence::xml::escape;
 
@@ -68,7 +86,9 @@ impl Default for FeatureCodes {
 
 /// Time zone and language a phone gets unless told otherwise.
 pub const DEFAULT_LANGUAGE: &str = "English";
-/// Snom's time zone code for UTC+0 (with British summer time rules).
+/// Snom's time zone code for UTC+0 (with British summer time rules);
+/// Yealink and Fanvil use their own codes for the same zone
+/// ([`yealink::DEFAULT_TIMEZONE`], [`fanvil::DEFAULT_TIMEZONE`]).
 pub const DEFAULT_TIMEZONE: &str = "GBR-0";
 pub const DEFAULT_NTP_SERVER: &str = "pool.ntp.org";
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use orbit_provision::snom;
+use orbit_provision::{fanvil, snom, yealink};
 use orbit_provision::{FeatureCodes, Identity, Key, ParkedEntry, PhoneConfig};
 
 fn golden(name: &str, actual: &str) {
@@ -131,4 +131,64 @@ fn park_list_pages() {
 #[test]
 fn model_file_is_empty_settings() {
     golden("snom_model_defaults.htm", &snom::model_defaults());
+}
+
+/// The same phone as a Yealink T54W and a Fanvil X4U: the same keys, each
+/// in its vendor's format.
+fn as_vendor(mac: &str, model: &str) -> PhoneConfig {
+    let mut c = d785();
+    c.mac = mac.into();
+    c.model = model.into();
+    c
+}
+
+fn without_identity(mut c: PhoneConfig) -> PhoneConfig {
+    c.identity = None;
+    c.in_park_group = false;
+    c.keys = vec![
+        Key::Unavailable,
+        Key::Blf {
+            extension: "102".into(),
+            label: None,
+        },
+    ];
+    c.config_version = 4;
+    c
+}
+
+#[test]
+fn yealink_t54w_with_park_keys_blf_and_speed_dial() {
+    golden(
+        "yealink_t54w.cfg",
+        &yealink::config_cfg(&as_vendor("805ec0a1b2c3", "T54W")),
+    );
+}
+
+#[test]
+fn yealink_whose_extension_was_deleted_has_no_identity() {
+    golden(
+        "yealink_t54w_no_identity.cfg",
+        &yealink::config_cfg(&without_identity(as_vendor("805ec0a1b2c3", "T54W"))),
+    );
+}
+
+#[test]
+fn yealink_common_file_is_empty() {
+    golden("yealink_common.cfg", &yealink::common_defaults());
+}
+
+#[test]
+fn fanvil_x4u_with_park_keys_blf_and_speed_dial() {
+    golden(
+        "fanvil_x4u.cfg",
+        &fanvil::config_cfg(&as_vendor("0c383ea1b2c3", "X4U")),
+    );
+}
+
+#[test]
+fn fanvil_whose_extension_was_deleted_has_no_identity() {
+    golden(
+        "fanvil_x4u_no_identity.cfg",
+        &fanvil::config_cfg(&without_identity(as_vendor("0c383ea1b2c3", "X4U"))),
+    );
 }

@@ -20,7 +20,7 @@ use crate::store::{conflict, Store};
 use crate::tokens::token_hash;
 
 /// Vendors Orbit can provision.
-pub const PHONE_VENDORS: &[&str] = &["snom"];
+pub const PHONE_VENDORS: &[&str] = &["snom", "yealink", "fanvil"];
 /// At most this many function keys per phone.
 pub const MAX_PHONE_KEYS: usize = 120;
 /// A phone's `label` and a key's `label` are at most this many characters.

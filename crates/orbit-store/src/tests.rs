@@ -1744,7 +1744,7 @@ async fn phone_rules_name_the_field_and_macs_are_global() {
     let cases: Vec<(PhoneSpec, &str)> = vec![
         (with(&|s| s.mac = "00:04:13:a1:b2:c4".into()), "mac"),
         (with(&|s| s.mac = "000413A1B2C4".into()), "mac"),
-        (with(&|s| s.vendor = "yealink".into()), "vendor"),
+        (with(&|s| s.vendor = "polycom".into()), "vendor"),
         (with(&|s| s.model = "D 785".into()), "model"),
         (with(&|s| s.model = String::new()), "model"),
         (with(&|s| s.extension = Some("999".into())), "extension"),
