@@ -469,7 +469,10 @@ mod tests {
             .to_string()
             .contains("rtp_ports"));
         std::fs::write(&file, "[subscriptions]\nmax_per_tenant = 50000\n").unwrap();
-        assert_eq!(Config::load(&args).unwrap().subscriptions.max_per_tenant, 50_000);
+        assert_eq!(
+            Config::load(&args).unwrap().subscriptions.max_per_tenant,
+            50_000
+        );
         std::fs::write(&file, "[subscriptions]\nmax_per_contact = 0\n").unwrap();
         assert!(Config::load(&args)
             .unwrap_err()
