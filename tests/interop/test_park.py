@@ -177,6 +177,28 @@ def test_recall_rings_the_parker_with_prefix_and_connects(phones_factory, pbx, t
     outside.hangup("106", call=c106)
 
 
+def test_calling_the_watched_park_resource_retrieves(phones_factory, pbx, tmp_path):
+    """A Visual Park key that calls what it watches (`park-103`, as phones
+    without Replaces support do) retrieves the oldest call parked there."""
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", "104", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68103") == 200
+    wait_for(lambda: [c for c in calls(pbx) if c["state"] == "parked"], what="parked call")
+    r = office.call("104", code_uri("park-103"))
+    office.wait_state("104", "CONFIRMED", call=r)
+    office.wait_media("104", "ACTIVE", call=r)
+    time.sleep(0.3)
+    w104 = office.record("104", tmp_path / "104.wav", seconds=1.5, call=r)
+    w106 = outside.record("106", tmp_path / "106.wav", seconds=1.5, call=c106)
+    assert_tone(w104, TONE["106"])
+    assert_tone(w106, TONE["104"])
+    ev = wait_for(lambda: park_events(pbx, kind="retrieved"), what="retrieved event")
+    assert ev[0]["detail"] == "104", ev
+    outside.hangup("106", call=c106)
+    office.wait_state("104", "DISCONNECTED", call=r)
+
+
 def test_group_park_hunts_first_available_member(phones_factory, pbx):
     r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/call-park-groups",
                      {"name": "Front desk", "members": ["101", "102", "103"]})

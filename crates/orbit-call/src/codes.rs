@@ -49,6 +49,17 @@ pub fn parse(dialled: &str, codes: &Codes) -> Option<Feature> {
         }
         None
     };
+    // A BLF key on a park resource that has no dialog to replace (or a
+    // phone that never sends Replaces) calls the resource it watches:
+    // `park-103` means "the oldest call parked on 103".
+    if let Some(ext) = d.strip_prefix("park-") {
+        if !ext.is_empty() && ext.len() <= 15 && ext.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(Feature::RetrieveOldest {
+                from: Some(ext.to_string()),
+            });
+        }
+        return None;
+    }
     if let Some(rest) = d.strip_prefix(codes.retrieve.as_str()) {
         // `*88*17`: the retrieve address of parked call 17.
         if let Some(id) = rest.strip_prefix('*') {
@@ -107,6 +118,15 @@ mod tests {
             parse(&retrieve_address(&c.retrieve, 17), &c),
             Some(Feature::RetrieveId(17))
         );
+        assert_eq!(
+            parse("park-103", &c),
+            Some(Feature::RetrieveOldest {
+                from: Some("103".into())
+            }),
+            "a press of a Visual Park BLF key that calls what it watches"
+        );
+        assert_eq!(parse("park-", &c), None);
+        assert_eq!(parse("park-10x", &c), None);
         assert_eq!(parse("*88*x", &c), None);
         assert_eq!(parse("*68abc", &c), None);
         assert_eq!(parse("103", &c), None);
