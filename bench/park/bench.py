@@ -10,6 +10,7 @@ Sub-commands:
   many       part 2: N calls parked at once with music (CPU, RSS, pacing)
   recall     part 3: N parked calls recalled after recall_time_s
   notify     part 4: park -> NOTIFY latency to group watchers
+  fanout     part 5: park -> last NOTIFY with thousands of phones (fanout.py)
   quiet      wait until other processes leave the CPUs alone
   report     the result tables of a run directory
 """
@@ -29,6 +30,8 @@ import struct
 import subprocess
 import sys
 import time
+
+import sipwire
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PF_KTHREAD = 0x00200000
@@ -807,35 +810,22 @@ def md5(s):
     return hashlib.md5(s.encode()).hexdigest()
 
 
-def parse_msg(data):
-    try:
-        text = data.decode("utf-8", "replace")
-    except Exception:
-        return None
-    head, _, body = text.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    hdrs = {}
-    for l in lines[1:]:
-        if ":" in l:
-            k, v = l.split(":", 1)
-            hdrs.setdefault(k.strip().lower(), []).append(v.strip())
-    return lines[0], hdrs, body
-
-
 class Watcher:
     def __init__(self, user, pw, ruri, domain, server, port):
         self.user, self.pw, self.ruri, self.domain = user, pw, ruri, domain
         self.server = server
         self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.s.bind(("127.0.0.1", port))
         self.port = port
         self.callid = f"w{user}-{random.getrandbits(40):x}@bench"
         self.tag = f"{random.getrandbits(32):x}"
         self.cseq = 0
         self.state = "new"
-        self.notifies = []   # (t, version, call-ids)
+        self.notifies = []   # (t, call-ids appearing first)
+        self.seen = set()
+        self.count = 0
 
     def subscribe(self, auth=None, expires=600):
         self.cseq += 1
@@ -864,13 +854,6 @@ class Watcher:
                 f'nonce="{nonce}", uri="{self.ruri}", response="{resp}", algorithm=MD5, '
                 f'qop=auth, nc={nc}, cnonce="{cnonce}"{opaque}')
 
-    def answer(self, first, hdrs):
-        lines = ["SIP/2.0 200 OK"] + [f"Via: {v}" for v in hdrs.get("via", [])]
-        for h in ("from", "to", "call-id", "cseq"):
-            lines.append(f"{h.title()}: {hdrs.get(h, [''])[0]}")
-        lines.append("Content-Length: 0")
-        self.s.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), self.server)
-
     def handle(self):
         while True:
             try:
@@ -882,25 +865,24 @@ class Watcher:
                 if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS:
                     sec, ns = struct.unpack("qq", cd[:16])
                     t = sec + ns / 1e9
-            m = parse_msg(data)
-            if not m:
-                continue
-            first, hdrs, body = m
-            if first.startswith("SIP/2.0"):
+            first, lines, body = sipwire.split(data)
+            if first.startswith(b"SIP/2.0"):
                 code = int(first.split()[1])
                 if code in (401, 407) and self.state == "new":
-                    h = (hdrs.get("proxy-authenticate") or hdrs.get("www-authenticate"))[0]
+                    h = (sipwire.header(lines, b"proxy-authenticate")
+                         or sipwire.header(lines, b"www-authenticate"))
                     self.state = "auth"
-                    self.subscribe(self.challenge(h))
+                    self.subscribe(self.challenge(h.decode()))
                 elif 200 <= code < 300:
                     self.state = "active"
                 elif code >= 300:
                     self.state = f"failed {code}"
-            elif first.startswith("NOTIFY"):
-                self.answer(first, hdrs)
-                v = re.search(r'version="(\d+)"', body)
-                ids = re.findall(r'<dialog\b[^>]*\bcall-id="([^"]+)"', body)
-                self.notifies.append((t, int(v.group(1)) if v else -1, ids))
+            elif first.startswith(b"NOTIFY"):
+                self.s.sendto(sipwire.ok_for(lines), self.server)
+                self.count += 1
+                new = [c for c in sipwire.call_ids(body) if c not in self.seen]
+                self.seen.update(new)
+                self.notifies.append((t, new))
 
 
 def cmd_notify(a):
@@ -923,14 +905,14 @@ def cmd_notify(a):
     for w in ws:
         w.subscribe()
     deadline = time.time() + 10
-    while time.time() < deadline and any(w.state != "active" or not w.notifies for w in ws):
+    while time.time() < deadline and any(w.state != "active" or not w.count for w in ws):
         select.select([w.s for w in ws], [], [], 0.1)
         for w in ws:
             w.handle()
     active = sum(1 for w in ws if w.state == "active")
     log(f"{active}/{len(ws)} watchers subscribed to {ruri}")
     for w in ws:
-        w.notifies = []
+        w.notifies, w.seen, w.count = [], set(), 0
     count = a.rate * a.duration
     write_callers(os.path.join(d, "callers.csv"), a, numbers, members, count, lambda i: a.sink_port)
     write_retrievers(os.path.join(d, "retrievers.csv"), a, numbers, members, count, a.sink_port)
@@ -983,12 +965,12 @@ def cmd_notify(a):
     per_watcher_notifies = []
     with open(os.path.join(d, "notifies.jsonl"), "w") as f:
         for w in ws:
-            for t, v, ids in w.notifies:
-                f.write(json.dumps({"w": w.user, "t": t, "v": v, "ids": ids}) + "\n")
+            for t, ids in w.notifies:
+                f.write(json.dumps({"w": w.user, "t": t, "ids": ids}) + "\n")
     for w in ws:
         seen = set()
-        per_watcher_notifies.append(len(w.notifies))
-        for t, v, ids in sorted(w.notifies):
+        per_watcher_notifies.append(w.count)
+        for t, ids in sorted(w.notifies):
             for cid in ids:
                 if cid in seen:
                     continue
@@ -1081,6 +1063,8 @@ def cmd_report(a):
                        f"{l.get('p50')} / {l.get('p99')} / {l.get('max')} | "
                        f"{r['notifies_per_watcher'].get('p50')} | {r['unmatched']} | {r['parked_left']}/{r['calls_left']} |")
         out.append("")
+    import fanout
+    out += fanout.report_rows(rows)
     text = "\n".join(out)
     open(os.path.join(a.resdir, "summary.md"), "w").write(text + "\n")
     print(text)
@@ -1154,12 +1138,26 @@ def main():
     n.add_argument("--duration", type=int, default=20)
     n.add_argument("--delay-ms", type=int, default=1000)
     n.add_argument("--hold-ms", type=int, default=1000)
+    f = sub.add_parser("fanout")
+    common(f)
+    f.add_argument("--extensions", type=int, default=5000)
+    f.add_argument("--keys", type=int, default=5)
+    f.add_argument("--group-size", type=int, default=100)
+    f.add_argument("--rate", type=int, default=50)
+    f.add_argument("--duration", type=int, default=20)
+    f.add_argument("--delay-ms", type=int, default=1000)
+    f.add_argument("--hold-ms", type=int, default=1000)
+    f.add_argument("--subscribe-rate", type=int, default=2000)
+    f.add_argument("--subscribe-batch", type=int, default=500)
     a = ap.parse_args()
-    if a.cmd == "recall":
-        pass
+    # fanout.py imports this file as `bench`: let it find this very module
+    # (one copy of the running-sipp list the signal handler stops).
+    sys.modules.setdefault("bench", sys.modules[__name__])
+    import fanout
     return {"gen": cmd_gen, "wait-http": cmd_wait_http, "seed": cmd_seed, "register": cmd_register,
             "quiet": cmd_quiet, "report": cmd_report, "cycles": cmd_cycles, "many": cmd_many,
-            "recall": cmd_recall, "notify": cmd_notify}[a.cmd](a) or 0
+            "recall": cmd_recall, "notify": cmd_notify,
+            "fanout": fanout.cmd_fanout}[a.cmd](a) or 0
 
 
 if __name__ == "__main__":
