@@ -3,10 +3,11 @@
 Every extension of the first EXTENSIONS parkers is a phone with five keys:
 its own Visual Park (`park-<ext>`), its group's Visual Group Park
 (`parkgroup-<id>`), and the BLF of the next three members of its group.
-Groups have GROUP_SIZE members. Calls are parked on the extensions in turn
-at a rate (each retrieved DELAY_MS later, as in the other parts), so every
-group sees parks, retrieves and BLF changes at once. One UDP socket per
-phone; all its subscriptions share it, as a desk phone's do.
+Groups have GROUP_SIZE members. Calls are parked at a rate, each retrieved
+DELAY_MS later as in the other parts, consecutive parks on members of
+different groups, so every group sees parks, retrieves and BLF changes at
+the same time (part 4 is the other extreme: every park in one group). One
+UDP socket per phone; all its subscriptions share it, as a desk phone's do.
 
 Latency of a park at a watcher: kernel arrival time (SO_TIMESTAMPNS) of the
 first NOTIFY of a park or park-group subscription whose body lists the
@@ -190,8 +191,12 @@ def cmd_fanout(a):
     b.log(f"{active}/{len(subs)} subscriptions active in {time.time() - t0:.1f} s: {states}")
     pump(sel, 3, False)
     count = a.rate * a.duration
-    b.write_callers(os.path.join(d, "callers.csv"), a, numbers, exts, count, lambda i: a.sink_port)
-    b.write_retrievers(os.path.join(d, "retrievers.csv"), a, numbers, exts, count, a.sink_port)
+    # Consecutive parks go to different groups (the first member of each
+    # group, then the second of each...): every group sees about rate /
+    # groups parks a second, as offices parking independently would.
+    order = [g[j] for j in range(a.group_size) for g in groups if j < len(g)]
+    b.write_callers(os.path.join(d, "callers.csv"), a, numbers, order, count, lambda i: a.sink_port)
+    b.write_retrievers(os.path.join(d, "retrievers.csv"), a, numbers, order, count, a.sink_port)
     sink = b.sink_socket(a.sink_port)
     cyc_s = a.delay_ms / 1000 + a.hold_ms / 1000
     bound = a.duration + cyc_s + a.recv_timeout_ms / 1000 + 20
@@ -241,7 +246,7 @@ def cmd_fanout(a):
                 except ValueError:
                     unmatched += 1
                     continue
-                ext = exts[(k - 1) % len(exts)]
+                ext = order[(k - 1) % len(order)]
                 cands = [x for x in refers.get(ext, []) if x <= t]
                 if not cands or t - cands[-1] > 1.5:
                     unmatched += 1
