@@ -422,6 +422,40 @@ def test_recall_reaches_the_ring_group_and_never_reverts(phones_factory, pbx, tm
     outside.hangup("106", call=c106)
 
 
+def test_recall_to_a_sequential_ring_group_hunts_its_members(phones_factory, pbx, tmp_path):
+    """A sequential ring group is rung for a recall as it is for a call: one
+    member after another, each for the group's ring time."""
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/ring-groups",
+                     {"number": "601", "name": "Hunt", "members": ["104", "105"],
+                      "strategy": "sequential", "ring_time_s": 5})
+    assert r.status == 201, r
+    park_settings(pbx, recall_time_s=2, recall_to="RING_GROUP_ONLY", ring_group="601",
+                  retry_interval_s=1)
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", name="office")
+    desk = phones(phones_factory, pbx, "104", "105", name="desk")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68") == 200
+    # 104 alone rings first ...
+    i104 = desk.wait_incoming("104", timeout=6)
+    t0 = time.monotonic()
+    assert "Recall:" in i104["from"], i104
+    desk.expect_no_event("incoming_call", phone="105", timeout=3.0)
+    # ... for its 5 s, then 105 does and 104 stops.
+    i105 = desk.wait_incoming("105", timeout=5)
+    assert 4.0 <= time.monotonic() - t0 <= 6.5, time.monotonic() - t0
+    assert "Recall:" in i105["from"], i105
+    desk.wait_state("104", "DISCONNECTED", call=i104["call"])
+    desk.answer("105", 200, call=i105["call"])
+    desk.wait_media("105", "ACTIVE", call=i105["call"])
+    time.sleep(0.3)
+    w = desk.record("105", tmp_path / "105.wav", seconds=1.5, call=i105["call"])
+    assert_tone(w, TONE["106"])
+    ev = wait_for(lambda: park_events(pbx, kind="recall_answered"), what="recall answered")
+    assert ev[0]["detail"] == "105", ev
+    outside.hangup("106", call=c106)
+
+
 def test_attended_transfer_to_a_park_code_parks(phones_factory, pbx):
     outside = phones(phones_factory, pbx, "106", name="outside")
     office = phones(phones_factory, pbx, "101", name="office")

@@ -116,6 +116,13 @@ pub struct RecallRing {
     pub attempt: u32,
     pub forks: Vec<LegKey>,
     pub busy: bool,
+    /// Members of a sequential ring group not rung yet, in order.
+    pub rest: VecDeque<String>,
+    /// How long each of them rings (sequential groups only).
+    pub step: Option<Duration>,
+    /// Counts the steps rung; a step timer is stale once it moved on.
+    pub step_seq: u64,
+    pub(crate) shown: crate::hunt::Shown,
 }
 
 impl Call {

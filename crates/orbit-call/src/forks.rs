@@ -178,7 +178,7 @@ impl Manager {
         }
         let busy = matches!(status, 486 | 600 | 603);
         if self.is_recall_fork(ck, key) {
-            return self.recall_fork_failed(ck, key, busy);
+            return self.recall_fork_failed(ck, key, busy).await;
         }
         if let Some(p) = self.calls.get_mut(&ck).and_then(|c| c.parked.as_mut()) {
             p.retrievers.retain(|f| *f != key);

@@ -32,6 +32,7 @@ mod onetouch;
 pub mod park;
 mod parkinfo;
 mod presence;
+mod recall;
 pub mod records;
 pub mod replaces;
 pub mod setup;

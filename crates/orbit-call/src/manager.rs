@@ -4,7 +4,7 @@
 //! it through a bounded queue; media runs in its own tasks.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,10 +42,14 @@ pub struct CallConfig {
     /// Live SUBSCRIBE dialogs per tenant, and per tenant and contact.
     pub max_subscriptions_per_tenant: usize,
     pub max_subscriptions_per_contact: usize,
+    /// A new call or subscription that waited longer than this for the
+    /// manager gets 503 (overload); zero: never.
+    pub shed_after: Duration,
 }
 
 pub(crate) enum Event {
-    Request(ServerTx),
+    /// A new server transaction, and when it was queued.
+    Request(ServerTx, Instant),
     Ack(Box<Request>),
     Stray(Box<Message>),
     Response {
@@ -91,6 +95,9 @@ pub(crate) enum Timer {
     MoveRetry(CallKey, LegKey),
     /// The subscription table's next deadline.
     Presence,
+    /// A member of a sequential ring group rang its time for a recall
+    /// (call, step sequence).
+    RecallStep(CallKey, u64),
 }
 
 /// The handle the rest of Orbit holds: feeds SIP events in, answers the
@@ -105,8 +112,9 @@ pub(crate) struct Shared {
     pub active: Mutex<HashMap<CallKey, ActiveCall>>,
     pub count: AtomicUsize,
     pub draining: AtomicBool,
-    /// Calls parked now, per tenant id, for the API.
-    pub parked: Mutex<HashMap<String, Vec<orbit_store::ParkedCall>>>,
+    /// Calls parked now, per tenant id and park id (so in arrival order),
+    /// for the API; updated per extension as the park engine reports it.
+    pub parked: Mutex<HashMap<String, BTreeMap<u64, orbit_store::ParkedCall>>>,
     /// Park events as they happen, for the API's event stream.
     pub park_events: tokio::sync::broadcast::Sender<orbit_store::ParkEventRecord>,
 }
@@ -132,6 +140,9 @@ pub struct CallsInbox {
 /// Events waiting for the manager at most; beyond, new requests get 503.
 const QUEUE: usize = 16_384;
 
+/// What a request shed for overload is told.
+const SHED_RETRY_AFTER_S: &str = "2";
+
 pub fn calls_channel() -> (Calls, CallsInbox) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let shared = Arc::new(Shared::default());
@@ -147,7 +158,7 @@ pub fn calls_channel() -> (Calls, CallsInbox) {
 impl Calls {
     /// A new transaction for the call layer; answered later through `tx`.
     pub fn on_request(&self, tx: ServerTx) -> Option<Reply> {
-        match self.tx.try_send(Event::Request(tx)) {
+        match self.tx.try_send(Event::Request(tx, Instant::now())) {
             Ok(()) => None,
             Err(_) => {
                 metrics::counter!("orbit_call_queue_full_total").increment(1);
@@ -195,7 +206,9 @@ impl Calls {
 impl orbit_store::CallControl for Calls {
     fn parked_calls(&self, tenant_id: &str) -> Vec<orbit_store::ParkedCall> {
         let map = self.shared.parked.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(tenant_id).cloned().unwrap_or_default()
+        map.get(tenant_id)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn command(
@@ -332,7 +345,7 @@ impl Manager {
 
     async fn on_event(&mut self, ev: Event) {
         match ev {
-            Event::Request(tx) => self.on_request(tx).await,
+            Event::Request(tx, queued) => self.on_request(tx, queued).await,
             Event::Ack(req) => self.on_ack(&req).await,
             Event::Stray(msg) => self.on_stray(&msg).await,
             // Answers to out-of-dialog NOTIFYs (park-info, check-sync) need nothing.
@@ -391,6 +404,7 @@ impl Manager {
                 Timer::DtmfDone(leg, len) => self.on_dtmf_done(leg, len).await,
                 Timer::MoveRetry(ck, leg) => self.on_move_retry(ck, leg).await,
                 Timer::Presence => self.on_presence_timer(),
+                Timer::RecallStep(ck, seq) => self.on_recall_step(ck, seq).await,
             }
         }
     }
@@ -405,10 +419,29 @@ impl Manager {
         self.next_key
     }
 
-    async fn on_request(&mut self, tx: ServerTx) {
+    async fn on_request(&mut self, tx: ServerTx, queued: Instant) {
         let req = tx.request();
         if req.method == Method::Cancel {
             return self.on_cancel(tx).await;
+        }
+        // Overload: a request that starts something new (a call, a
+        // subscription) and waited too long for this task is refused at
+        // once. Refusing costs little, so the calls already in progress
+        // keep their time and the phone may try again; taking it would
+        // only lengthen the queue until everything times out.
+        let starts_something =
+            matches!(req.method, Method::Invite | Method::Subscribe) && req.to.tag().is_none();
+        if starts_something
+            && self.cfg.shed_after > Duration::ZERO
+            && queued.elapsed() > self.cfg.shed_after
+        {
+            metrics::counter!("orbit_call_shed_total").increment(1);
+            tx.respond(
+                &Response::new(503, "Service Unavailable")
+                    .header("Retry-After", SHED_RETRY_AFTER_S),
+            )
+            .await;
+            return;
         }
         if req.method == Method::Subscribe {
             return self.on_subscribe(tx).await;

@@ -2,7 +2,8 @@
 //! everything: where a call parks, who wins a retrieve, when and where a
 //! recall rings. This file is its I/O: it parks the transferee of a REFER
 //! to a park code, answers a retriever onto the parked call's empty side,
-//! rings and cancels recall attempts, and logs the engine's events.
+//! runs the engine's outputs (recall attempts are rung by `recall`), and
+//! logs the engine's events.
 //!
 //! A parked call stays an ordinary call with one side empty: the parked
 //! caller hears the tenant's music from the relay and is never
@@ -13,16 +14,15 @@ use std::time::{Duration, Instant};
 
 use orbit_media::{LegConfig, Negotiated, SessionDescription};
 use orbit_park::{
-    Destination, Engine, EventKind, Output, ParkError, ParkRequest, RecallFailure, RecallPolicy,
-    Retrieve, RetrieveError, Target,
+    Destination, Engine, EventKind, Output, ParkError, ParkRequest, RecallPolicy, Retrieve,
+    RetrieveError, Target,
 };
 use orbit_sip::{Response, ServerTx};
 use orbit_store::{ParkEventRecord, ParkSettings, RecallSettings, RecallTo, Tenant};
 use tracing::info;
 
-use crate::call::{other, CallKey, CallState, LegKey, Parked, Party, RecallRing};
+use crate::call::{other, CallKey, CallState, LegKey, Parked, Party};
 use crate::codes::{Codes, Feature};
-use crate::hunt::Shown;
 use crate::manager::{now_ms, Manager, Timer};
 use crate::records::ParkLog;
 
@@ -407,19 +407,6 @@ impl Manager {
         }
     }
 
-    pub(crate) async fn cancel_recall_forks(&mut self, ck: CallKey) {
-        let ring = self
-            .calls
-            .get_mut(&ck)
-            .and_then(|c| c.parked.as_mut())
-            .and_then(|p| p.recall.take());
-        if let Some(ring) = ring {
-            for f in ring.forks {
-                self.cancel_leg(f).await;
-            }
-        }
-    }
-
     /// Run the engine's outputs until none is left, and keep a timer armed
     /// for its next deadline.
     pub(crate) async fn drain_park(&mut self) {
@@ -460,7 +447,7 @@ impl Manager {
                     self.end_call(call, "recall_exhausted", None).await;
                 }
                 Output::Changed { tenant, ext } => {
-                    self.publish_parked(&tenant);
+                    self.publish_parked(&tenant, &ext);
                     self.presence_park_changed(&tenant, &ext);
                 }
             }
@@ -475,7 +462,10 @@ impl Manager {
     }
 
     /// Refresh the API's list of the tenant's parked calls.
-    fn publish_parked(&self, tenant_id: &str) {
+    /// Refresh the API's copy of the calls parked on `ext`. Only that
+    /// extension's entries are rebuilt: rebuilding the tenant's whole list
+    /// on every change cost time in proportion to everything parked.
+    fn publish_parked(&self, tenant_id: &str, ext: &str) {
         let now_wall = now_ms();
         let now = self.park_now();
         let retrieve = self
@@ -484,10 +474,10 @@ impl Manager {
             .park_settings(tenant_id)
             .retrieve_code
             .clone();
-        let list: Vec<orbit_store::ParkedCall> = self
+        let fresh: Vec<(u64, orbit_store::ParkedCall)> = self
             .park
             .engine
-            .parked(tenant_id)
+            .parked_on(tenant_id, ext)
             .into_iter()
             .map(|p| {
                 let wall = |t: u64| now_wall + t as i64 - now as i64;
@@ -497,7 +487,7 @@ impl Manager {
                         ("recalling", Some(dest_name(to)))
                     }
                 };
-                orbit_store::ParkedCall {
+                let entry = orbit_store::ParkedCall {
                     id: p.id.to_string(),
                     call_id: self
                         .calls
@@ -514,14 +504,16 @@ impl Manager {
                     state: state.to_string(),
                     recalling,
                     retrieve_number: crate::codes::retrieve_address(&retrieve, p.id),
-                }
+                };
+                (p.id, entry)
             })
             .collect();
         let mut map = self.shared.parked.lock().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(tenant_id.to_string()).or_default();
+        list.retain(|_, c| c.parked_on != ext);
+        list.extend(fresh);
         if list.is_empty() {
             map.remove(tenant_id);
-        } else {
-            map.insert(tenant_id.to_string(), list);
         }
     }
 
@@ -568,104 +560,6 @@ impl Manager {
         self.park.log.record(record);
     }
 
-    /// Ring one recall attempt on the parked call's empty side.
-    async fn ring_recall(
-        &mut self,
-        park: u64,
-        ck: CallKey,
-        attempt: u32,
-        to: Destination,
-        display: String,
-    ) {
-        let Some(call) = self.calls.get(&ck) else {
-            self.park.engine.recall_failed(
-                self.park_now(),
-                park,
-                attempt,
-                RecallFailure::Unreachable,
-            );
-            return;
-        };
-        let Some(side) = call.parked.as_ref().map(|p| p.side) else {
-            return;
-        };
-        let tenant = call.tenant.clone();
-        let parked_party = call
-            .leg_on(other(side))
-            .and_then(|l| self.legs.get(&l))
-            .map(|l| l.party.clone())
-            .unwrap_or_else(|| call.caller.clone());
-        let numbers = self.destination_numbers(&tenant, &to);
-        let shown = Shown {
-            party: parked_party,
-            display: Some(display),
-            alert_info: Some(RECALL_ALERT_INFO.to_string()),
-        };
-        self.cancel_recall_forks(ck).await;
-        let forks = self.ring(ck, &numbers, side, &shown).await;
-        if forks.is_empty() {
-            let now = self.park_now();
-            self.park
-                .engine
-                .recall_failed(now, park, attempt, RecallFailure::Unreachable);
-            return;
-        }
-        if let Some(p) = self.calls.get_mut(&ck).and_then(|c| c.parked.as_mut()) {
-            p.recall = Some(RecallRing {
-                attempt,
-                forks,
-                busy: false,
-            });
-        }
-        self.touch_parties(ck);
-    }
-
-    fn destination_numbers(&self, tenant: &Tenant, to: &Destination) -> Vec<String> {
-        let d = self.store.directory();
-        let n = match to {
-            Destination::Extension(n) | Destination::RingGroup(n) | Destination::Number(n) => n,
-        };
-        match d.ring_group(&tenant.id, n) {
-            Some(g) => g.members.clone(),
-            None => vec![n.clone()],
-        }
-    }
-
-    /// Whether `key` rings for a recall of call `ck`.
-    pub(crate) fn is_recall_fork(&self, ck: CallKey, key: LegKey) -> bool {
-        self.calls
-            .get(&ck)
-            .and_then(|c| c.parked.as_ref())
-            .and_then(|p| p.recall.as_ref())
-            .is_some_and(|r| r.forks.contains(&key))
-    }
-
-    /// A recalled phone answered on `key`: the engine says whether it wins.
-    pub(crate) async fn recall_answered(&mut self, ck: CallKey, key: LegKey, neg: Negotiated) {
-        let Some(p) = self.calls.get(&ck).and_then(|c| c.parked.clone()) else {
-            return self.hang_up_leg(key).await;
-        };
-        let Some(ring) = p.recall.clone() else {
-            return self.hang_up_leg(key).await;
-        };
-        let by = self
-            .legs
-            .get(&key)
-            .map(|l| l.party.number.clone())
-            .unwrap_or_default();
-        let now = self.park_now();
-        if !self
-            .park
-            .engine
-            .recall_answered(now, p.id, ring.attempt, &by)
-        {
-            return self.hang_up_leg(key).await;
-        }
-        let others: Vec<LegKey> = ring.forks.iter().copied().filter(|f| *f != key).collect();
-        self.take_parked_side(ck, key, neg, &others, format!("recalled to {by}"))
-            .await;
-    }
-
     /// Leg `key` (an answered recall or retriever) takes the parked call's
     /// empty side; `others` ringing for the same purpose are cancelled.
     pub(crate) async fn take_parked_side(
@@ -690,32 +584,6 @@ impl Manager {
             call.transfers.push(note);
         }
         self.apply_modes(ck);
-    }
-
-    /// A recalled phone failed; when the attempt has no phone left ringing
-    /// the engine decides what comes next.
-    pub(crate) fn recall_fork_failed(&mut self, ck: CallKey, key: LegKey, busy: bool) {
-        let Some(p) = self.calls.get_mut(&ck).and_then(|c| c.parked.as_mut()) else {
-            return;
-        };
-        let id = p.id;
-        let Some(ring) = p.recall.as_mut() else {
-            return;
-        };
-        ring.forks.retain(|f| *f != key);
-        ring.busy |= busy;
-        if !ring.forks.is_empty() {
-            return;
-        }
-        let (attempt, busy) = (ring.attempt, ring.busy);
-        p.recall = None;
-        let why = if busy {
-            RecallFailure::Busy
-        } else {
-            RecallFailure::NoAnswer
-        };
-        let now = self.park_now();
-        self.park.engine.recall_failed(now, id, attempt, why);
     }
 
     /// The parked caller is gone (hung up, or the call ended otherwise).

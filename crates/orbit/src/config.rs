@@ -109,6 +109,9 @@ pub struct CallsSection {
     /// On SIGTERM, how long active calls may go on before they are hung up.
     pub shutdown_grace_s: u64,
     pub min_session_expires_s: u32,
+    /// A new call or subscription that waited this long for the call
+    /// manager gets 503 with Retry-After (overload); 0: never.
+    pub overload_queue_ms: u64,
 }
 
 impl Default for CallsSection {
@@ -119,6 +122,7 @@ impl Default for CallsSection {
             rtp_timeout_s: 60,
             shutdown_grace_s: 30,
             min_session_expires_s: 90,
+            overload_queue_ms: 200,
         }
     }
 }
@@ -363,6 +367,9 @@ impl Config {
         }
         if c.shutdown_grace_s > 3600 {
             bail!("calls.shutdown_grace_s must be at most 3600");
+        }
+        if c.overload_queue_ms > 10_000 {
+            bail!("calls.overload_queue_ms must be at most 10000");
         }
         if c.min_session_expires_s < 90 {
             bail!("calls.min_session_expires_s must be at least 90 (RFC 4028)");

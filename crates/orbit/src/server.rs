@@ -187,6 +187,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             min_session_expires: c.min_session_expires_s,
             max_subscriptions_per_tenant: config.subscriptions.max_per_tenant,
             max_subscriptions_per_contact: config.subscriptions.max_per_contact,
+            shed_after: Duration::from_millis(c.overload_queue_ms),
         },
         orbit_call::Deps {
             endpoint: endpoint.clone(),
