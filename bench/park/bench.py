@@ -545,7 +545,7 @@ def cmd_cycles(a):
         res["achieved"] = 0
     res["failure_pct"] = round((count - ok) / count * 100, 4)
     res["retrieve_setup_ms"] = stats([(tv(r[6], r[7]) - tv(r[4], r[5])) * 1000 for r in rets])
-    parks = park.lines("PARK")
+    parks = [p for p in park.lines("PARK") if len(p) > 6]  # a line cut when sipp stops
     res["refer_to_release_ms"] = stats([(tv(p[4], p[5]) - tv(p[2], p[3])) * 1000 for p in parks])
     res["notifies_per_park"] = stats([int(float(p[6])) for p in parks])
     wall = wall1 - wall0

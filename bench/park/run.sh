@@ -114,35 +114,44 @@ trap 'exit 130' INT TERM
 port_busy() { [[ -n $(ss -Hln "( sport = :$1 )" 2>/dev/null) ]]; }
 for p in $ORBIT_SIP_PORT $ORBIT_HTTP_PORT $PARKER_PORT; do port_busy "$p" && die "port $p busy"; done
 
-mkdir -p "$RESDIR/orbit/data"
-ORBIT_ADMIN_TOKEN=$ORBIT_TOKEN "${SRV_PIN[@]}" "$ORBIT_BIN" serve \
-    --data-dir "$RESDIR/orbit/data" \
-    --sip-listen "127.0.0.1:$ORBIT_SIP_PORT" \
-    --http-listen "127.0.0.1:$ORBIT_HTTP_PORT" \
-    --rtp-ports "$ORBIT_RTP_PORTS" \
-    --config "$HERE/orbit.toml" > "$RESDIR/orbit/server.log" 2>&1 &
-SERVER_PID=$!
-$PY "$HERE/bench.py" wait-http "127.0.0.1:$ORBIT_HTTP_PORT" --timeout 30 --pid "$SERVER_PID" \
-  || { tail -5 "$RESDIR/orbit/server.log" >&2; die "orbit did not become healthy"; }
-log "orbit up (pid $SERVER_PID, fd limit $(awk '/Max open files/{print $4}' /proc/$SERVER_PID/limits))"
-$PY "$HERE/bench.py" seed --http "127.0.0.1:$ORBIT_HTTP_PORT" --token "$ORBIT_TOKEN" --domain "$DOMAIN" \
-    --numbers "$DATA/numbers.txt" --pw-prefix "$PW_PREFIX" >&2 || die "seeding failed"
-$PY "$HERE/bench.py" register --server "127.0.0.1:$ORBIT_SIP_PORT" --scenario "$HERE/register.xml" \
-    --users "$DATA/parkers.csv" --outdir "$RESDIR/register" --domain "$DOMAIN" --sipp "$SIPP" \
-    --port "$PARKER_PORT" --rate 1000 "${REG_CPU[@]}" >&2 \
-  || die "registering the parkers failed (see $RESDIR/register)"
+# Every step gets a fresh Orbit (its own data directory and log under
+# orbit/<step>/), seeded and with the parkers registered: what an
+# overloaded step leaves behind (calls whose sipp gave up without a BYE,
+# with RTP timeouts off) must not weigh on the next one.
+boot() {
+  local name=$1
+  stop_server
+  mkdir -p "$RESDIR/orbit/$name/data"
+  ORBIT_ADMIN_TOKEN=$ORBIT_TOKEN "${SRV_PIN[@]}" "$ORBIT_BIN" serve \
+      --data-dir "$RESDIR/orbit/$name/data" \
+      --sip-listen "127.0.0.1:$ORBIT_SIP_PORT" \
+      --http-listen "127.0.0.1:$ORBIT_HTTP_PORT" \
+      --rtp-ports "$ORBIT_RTP_PORTS" \
+      --config "$HERE/orbit.toml" > "$RESDIR/orbit/$name/server.log" 2>&1 &
+  SERVER_PID=$!
+  $PY "$HERE/bench.py" wait-http "127.0.0.1:$ORBIT_HTTP_PORT" --timeout 30 --pid "$SERVER_PID" \
+    || { tail -5 "$RESDIR/orbit/$name/server.log" >&2; die "orbit did not become healthy"; }
+  log "orbit up for $name (pid $SERVER_PID, fd limit $(awk '/Max open files/{print $4}' /proc/$SERVER_PID/limits))"
+  $PY "$HERE/bench.py" seed --http "127.0.0.1:$ORBIT_HTTP_PORT" --token "$ORBIT_TOKEN" --domain "$DOMAIN" \
+      --numbers "$DATA/numbers.txt" --pw-prefix "$PW_PREFIX" >&2 || die "seeding failed"
+  $PY "$HERE/bench.py" register --server "127.0.0.1:$ORBIT_SIP_PORT" --scenario "$HERE/register.xml" \
+      --users "$DATA/parkers.csv" --outdir "$RESDIR/register/$name" --domain "$DOMAIN" --sipp "$SIPP" \
+      --port "$PARKER_PORT" --rate 1000 "${REG_CPU[@]}" >&2 \
+    || die "registering the parkers failed (see $RESDIR/register/$name)"
+  COMMON=(--server "127.0.0.1:$ORBIT_SIP_PORT" --http "127.0.0.1:$ORBIT_HTTP_PORT" --token "$ORBIT_TOKEN"
+          --domain "$DOMAIN" --outdir "$RESDIR" --data "$DATA" --here "$HERE" --sipp "$SIPP"
+          --pw-prefix "$PW_PREFIX" --server-pid "$SERVER_PID" --parker-port "$PARKER_PORT"
+          --recv-timeout-ms "$RECV_TIMEOUT_MS" "${UAC_ARGS[@]}")
+}
 
 B=($PY "$HERE/bench.py")
-COMMON=(--server "127.0.0.1:$ORBIT_SIP_PORT" --http "127.0.0.1:$ORBIT_HTTP_PORT" --token "$ORBIT_TOKEN"
-        --domain "$DOMAIN" --outdir "$RESDIR" --data "$DATA" --here "$HERE" --sipp "$SIPP"
-        --pw-prefix "$PW_PREFIX" --server-pid "$SERVER_PID" --parker-port "$PARKER_PORT"
-        --recv-timeout-ms "$RECV_TIMEOUT_MS" "${UAC_ARGS[@]}")
 # The NOTIFY receivers of parts 4 and 5 are busy Python loops: on Orbit's
 # core they would take its time, so they run beside the sipps.
 if [[ "$PIN" == 1 ]]; then BW=(taskset -c "$UAC_CPU" "${B[@]}"); else BW=("${B[@]}"); fi
 quiet() { [[ "$QUIET" == 1 ]] && { "${B[@]}" quiet --threshold "$QUIET_PCT" --max-wait "$QUIET_WAIT" || true; }; return 0; }
 
 # smoke: 10 cycles at 10/s must all work
+boot smoke
 line=$("${B[@]}" cycles "${COMMON[@]}" --rate 10 --duration 1 --label smoke --delay-ms "$DELAY_MS" --hold-ms 200) || true
 log "smoke: $line"
 [[ "$line" == *"sustained yes"* ]] || die "smoke test failed: see $RESDIR/smoke/"
@@ -152,6 +161,7 @@ for part in $PARTS; do
     cycles)
       fails=0
       for rate in $RATES; do
+        boot "cycles-$rate"
         quiet
         line=$("${B[@]}" cycles "${COMMON[@]}" --rate "$rate" --duration "$DURATION" \
                --delay-ms "$DELAY_MS" --hold-ms "$HOLD_MS") || true
@@ -161,18 +171,21 @@ for part in $PARTS; do
       done ;;
     many)
       for n in $MANY; do
+        boot "many-$n"
         quiet
         line=$("${B[@]}" many "${COMMON[@]}" --count "$n" --park-rate "$PARK_RATE" --window "$WINDOW") || true
         log "$line"
       done ;;
     recall)
       for n in $RECALL_N; do
+        boot "recall-$n"
         quiet
         line=$("${B[@]}" recall "${COMMON[@]}" --count "$n" --park-rate "$RECALL_RATE" --recall-s "$RECALL_S") || true
         log "$line"
       done ;;
     notify)
       for r in $NOTIFY_RATES; do
+        boot "notify-$r"
         quiet
         line=$("${BW[@]}" notify "${COMMON[@]}" --rate "$r" --duration "$NOTIFY_DURATION" \
                --group-size "$GROUP_SIZE" --watchers "$WATCHERS" --delay-ms "$DELAY_MS" --hold-ms "$HOLD_MS") || true
@@ -180,6 +193,7 @@ for part in $PARTS; do
       done ;;
     fanout)
       for r in $FANOUT_RATES; do
+        boot "fanout-$r"
         quiet
         line=$("${BW[@]}" fanout "${COMMON[@]}" --rate "$r" --duration "$FANOUT_DURATION" \
                --extensions "$FANOUT_EXTENSIONS" --keys "$FANOUT_KEYS" --group-size "$GROUP_SIZE" \
