@@ -5,6 +5,7 @@
 //! the checks go to a [`Handler`], once per transaction.
 
 pub mod client;
+mod datagram;
 pub mod endpoint;
 pub mod frame;
 pub mod outbound;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::datagram;
 use crate::endpoint::Endpoint;
 use crate::frame::{self, FrameError, Framing};
 
@@ -45,6 +46,10 @@ pub struct Source {
     pub transport: Transport,
     pub remote: SocketAddr,
     pub local: SocketAddr,
+    /// When the message reached this host: for a UDP datagram the kernel's
+    /// receive time, so the time it sat in the socket buffer counts; for a
+    /// stream, when it was framed. Overload decisions measure from here.
+    pub received: Instant,
 }
 
 /// How to send bytes back to the peer a request came from.
@@ -160,10 +165,14 @@ async fn receive_datagrams(
     };
     // One byte more than the limit tells an oversize datagram from a full one.
     let mut buf = vec![0u8; endpoint.limits().max_message_size.max(65_535) + 1];
+    let stamped = datagram::enable_timestamps(&socket);
+    if !stamped {
+        debug!("no kernel receive timestamps on this socket; using read time");
+    }
     loop {
-        let (len, remote) = tokio::select! {
+        let (len, remote, received) = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = socket.recv_from(&mut buf) => match r {
+            r = datagram::receive(&socket, &mut buf, stamped) => match r {
                 Ok(v) => v,
                 Err(e) => {
                     debug!(error = %e, "udp receive error");
@@ -175,6 +184,7 @@ async fn receive_datagrams(
             transport: Transport::Udp,
             remote,
             local,
+            received,
         };
         endpoint
             .on_message(
@@ -241,6 +251,7 @@ pub async fn serve_stream(
                 transport,
                 remote,
                 local,
+                received: Instant::now(),
             };
             match tls {
                 Some(acceptor) => {
@@ -321,6 +332,10 @@ async fn run_stream<S>(
                 Ok(Some(len)) => {
                     let msg = buf.split_to(len);
                     scanned = 0;
+                    let source = Source {
+                        received: Instant::now(),
+                        ..source
+                    };
                     endpoint
                         .on_message(&msg, Framing::Stream, source, ReplyPath::Stream(tx.clone()))
                         .await;

@@ -109,8 +109,8 @@ pub struct CallsSection {
     /// On SIGTERM, how long active calls may go on before they are hung up.
     pub shutdown_grace_s: u64,
     pub min_session_expires_s: u32,
-    /// A new call or subscription that waited this long for the call
-    /// manager gets 503 with Retry-After (overload); 0: never.
+    /// A new call or subscription still unhandled this long after it
+    /// reached the host gets 503 with Retry-After (overload); 0: never.
     pub overload_queue_ms: u64,
 }
 

@@ -76,6 +76,7 @@ async fn every_torture_message_gets_the_answer_the_rfc_asks_for() {
         transport: Transport::Udp,
         remote: "192.0.2.10:5060".parse().unwrap(),
         local: "192.0.2.1:5060".parse().unwrap(),
+        received: std::time::Instant::now(),
     };
 
     let manifest = std::fs::read_to_string(corpus().join("manifest.tsv")).unwrap();
