@@ -437,6 +437,23 @@ def leak_check(api, settle, wait):
         return {"parked_left": None, "calls_left": None, "leak_check_error": str(e)}
 
 
+def clear_parked(api, wait=15):
+    """Hang up every call still parked (DELETE), then wait for the call
+    list to empty: what is left then is held by Orbit with nobody on it."""
+    try:
+        for c in api.parked() or []:
+            api.req("DELETE", api.t(f"/parked-calls/{c['id']}"))
+        deadline = time.time() + wait
+        while True:
+            cl = api.calls()
+            if cl is not None and (not cl or time.time() >= deadline):
+                return {"calls_left_after_clear": len(cl),
+                        "calls_left_after_clear_states": sorted({c.get("state") for c in cl})}
+            time.sleep(1)
+    except (OSError, http.client.HTTPException, AttributeError) as e:
+        return {"calls_left_after_clear": None, "clear_error": str(e)}
+
+
 def _leak_check(api, settle, wait):
     time.sleep(settle)
     deadline = time.time() + wait
@@ -522,6 +539,8 @@ def cmd_cycles(a):
     park.stop()
     sink.close()
     leak = leak_check(api, a.settle, a.leak_wait)
+    if leak.get("parked_left"):
+        leak.update(clear_parked(api))
 
     res = {"kind": "cycles", "label": label, "rate": rate, "duration": dur, "planned": count,
            "delay_ms": a.delay_ms, "hold_ms": a.hold_ms}
@@ -532,10 +551,14 @@ def cmd_cycles(a):
                 "caller_failed": caller.count("Failed call"),
                 "retriever_failed": retr.count("Failed call"),
                 "parker_failed": park.count("Failed call")})
-    rets = retr.lines("RET")
+    # A call refused for overload (503) ends "successfully" in sipp.
+    c_ref, r_ref = len(caller.lines("REFUSED")), len(retr.lines("REFUSED"))
+    res.update({"caller_refused": c_ref, "retriever_refused": r_ref})
+    # A RET line whose PAI was empty has fewer fields: not a retrieve we can time.
+    rets = [r for r in retr.lines("RET") if len(r) >= 9]
     mism = [r for r in rets if r[2] != r[3]]
     res["pai_mismatch"] = len(mism)
-    ok = min(c_ok, r_ok)
+    ok = min(c_ok - c_ref, r_ok - r_ref)
     # achieved: completed cycles over the span of retrieve answers
     t200 = sorted(tv(r[6], r[7]) for r in rets)
     if len(t200) > 1:
@@ -566,7 +589,9 @@ def fmt_cycles(r):
     return (f"cycles offered {r['rate']}/s achieved {r['achieved']}/s failed {r['failure_pct']}% "
             f"retrieve p50/p99 {r['retrieve_setup_ms'].get('p50')}/{r['retrieve_setup_ms'].get('p99')} ms "
             f"REFER->released p50/p99 {r['refer_to_release_ms'].get('p50')}/{r['refer_to_release_ms'].get('p99')} ms "
-            f"cpu {r['server_cpu_pct']}% left parked/calls {r['parked_left']}/{r['calls_left']} "
+            f"cpu {r['server_cpu_pct']}% refused (503) callers/retrievers {r.get('caller_refused')}/"
+            f"{r.get('retriever_refused')} left parked/calls {r['parked_left']}/{r['calls_left']} "
+            f"after hanging up the parked {r.get('calls_left_after_clear')} "
             f"sustained {'yes' if r['sustained'] else 'no'}")
 
 
@@ -1019,13 +1044,15 @@ def cmd_report(a):
     cyc = [r for r in rows if r["kind"] == "cycles" and not r["label"].startswith("smoke")]
     if cyc:
         out += ["### Park-and-retrieve cycles", "",
-                "| offered/s | achieved/s | failed % | retrieve set-up p50/p99 ms | REFER→released p50/p99 ms | Orbit CPU % | RSS peak MB | left parked/calls | sustained |",
-                "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+                "| offered/s | achieved/s | failed % | refused 503 callers / retrievers | retrieve set-up p50/p99 ms | REFER→released p50/p99 ms | Orbit CPU % | RSS peak MB | left parked/calls | calls left after hanging up the parked | sustained |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
         for r in cyc:
             out.append(f"| {r['rate']:,} | {r['achieved']:,} | {r['failure_pct']} | "
+                       f"{r.get('caller_refused', '–')} / {r.get('retriever_refused', '–')} | "
                        f"{r['retrieve_setup_ms'].get('p50')} / {r['retrieve_setup_ms'].get('p99')} | "
                        f"{r['refer_to_release_ms'].get('p50')} / {r['refer_to_release_ms'].get('p99')} | "
                        f"{r['server_cpu_pct']} | {r['rss_mb_peak']} | {r['parked_left']}/{r['calls_left']} | "
+                       f"{r.get('calls_left_after_clear', '–')} | "
                        f"{'yes' if r['sustained'] else 'no'} |")
         best = max([r["rate"] for r in cyc if r["sustained"]], default=None)
         out += ["", f"Highest sustained: {best}/s" + (f" (Asterisk reference 80/s: ratio {best / 80:.1f})" if best else ""), ""]
