@@ -4,14 +4,33 @@ checked, with PJSIP phones making and parking the calls."""
 
 from __future__ import annotations
 
+import base64
 import re
+import shutil
+import subprocess
 import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 import harness
 from phones import phones_factory  # noqa: F401  (pytest fixture)
 from test_park import DOMAIN, TONE, code_uri, connect, park, park_settings, phones, spec  # noqa: F401
+from audio import assert_tone
+from test_park import park_events, wait_for
+
+SCHEMA = Path(__file__).parent / "schema" / "dialog-info.xsd"
+
+
+def assert_schema_valid(body: bytes):
+    """The NOTIFY body validates against RFC 4235's schema (xmllint)."""
+    if shutil.which("xmllint") is None:
+        harness.missing_tool("xmllint (Debian package libxml2-utils)")
+    r = subprocess.run(["xmllint", "--noout", "--nonet", "--schema", str(SCHEMA), "-"],
+                       input=body, capture_output=True, timeout=30)
+    assert r.returncode == 0, (r.stderr.decode(), body.decode())
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +87,8 @@ class Watcher:
             if method(m) == "NOTIFY":
                 answer(self.c, m)
                 self.notifies.append(m)
+                if m.body:
+                    assert_schema_valid(m.body)
                 return m
         raise AssertionError(f"no NOTIFY within {timeout}s")
 
@@ -254,3 +275,127 @@ def test_reprovision_tells_the_phone_to_fetch_its_configuration(pbx):
             raise AssertionError("no check-sync NOTIFY")
     finally:
         c.close()
+
+
+def test_group_park_notifies_every_member_and_a_blf_press_retrieves(phones_factory, pbx, tmp_path):
+    """Group park: every member's Visual Group Park subscription and every
+    member's registered device hear of it; a member's BLF press (INVITE
+    with Replaces built from the NOTIFY, sent by PJSIP) retrieves the call
+    with audio both ways; then every key clears."""
+    members = ["101", "102", "103", "104", "105"]
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/call-park-groups", {"name": "Sales", "members": members})
+    assert r.status == 201, r
+    group = r.json["id"]
+    watchers = {m: Watcher(pbx, m, f"parkgroup-{group}") for m in members}
+    devices = {}
+    try:
+        for m, w in watchers.items():
+            assert w.response.status == 200, (m, w.response)
+            assert dialogs(w.next_notify()) == []
+        # 102, 103 and 105 are raw registered devices (101 and 104 are PJSIP phones).
+        for m in ("102", "103", "105"):
+            c = harness.SipClient(pbx.sip_addr)
+            _, final = c.register(m, DOMAIN, f"pw{m}secret")
+            assert final is not None and final.status == 200, final
+            devices[m] = c
+        outside = phones(phones_factory, pbx, "106", name="outside")
+        office = phones(phones_factory, pbx, "101", "104", name="office")
+        c106, c101 = connect(outside, "106", office, "101")
+        assert park(office, "101", c101, "*58") == 200
+        seen = {}
+        for m, w in watchers.items():
+            n = w.next_notify()
+            [d] = dialogs(n)
+            assert "sip:106@" in d and "<state>confirmed</state>" in d, (m, n.body)
+            seen[m] = d
+        for m, c in devices.items():
+            n = next_request(c, "NOTIFY", event="park-info")
+            assert 'action="parked"' in n.body.decode(), (m, n.body)
+        # 104 presses its key: INVITE with Replaces naming the parked dialog.
+        d = seen["104"]
+        call_id = re.search(r'call-id="([^"]+)"', d).group(1)
+        local_tag = re.search(r'local-tag="([^"]+)"', d).group(1)
+        remote_tag = re.search(r'remote-tag="([^"]+)"', d).group(1)
+        replaces = f"{call_id};to-tag={local_tag};from-tag={remote_tag}"
+        r104 = office.call("104", f"sip:101@{DOMAIN}", headers={"Replaces": replaces})
+        office.wait_state("104", "CONFIRMED", call=r104)
+        office.wait_media("104", "ACTIVE", call=r104)
+        time.sleep(0.3)
+        w104 = office.record("104", tmp_path / "104.wav", seconds=1.5, call=r104)
+        w106 = outside.record("106", tmp_path / "106.wav", seconds=1.5, call=c106)
+        assert_tone(w104, TONE["106"])
+        assert_tone(w106, TONE["104"])
+        for m, w in watchers.items():
+            while dialogs(w.next_notify()):
+                pass
+        for m, c in devices.items():
+            n = next_request(c, "NOTIFY", event="park-info")
+            assert 'action="cleared"' in n.body.decode(), (m, n.body)
+        ev = wait_for(lambda: park_events(pbx, kind="retrieved"), what="retrieved event")
+        assert ev[0]["detail"] == "104", ev
+        outside.hangup("106", call=c106)
+    finally:
+        for w in watchers.values():
+            w.close()
+        for c in devices.values():
+            c.close()
+
+
+def next_request(client, name, event=None, timeout=5):
+    """The next request `name` (optionally of one Event) a raw client gets; answered 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = client.recv_msg(timeout=max(0.05, deadline - time.monotonic()))
+        if m is None:
+            break
+        if method(m) == name and (event is None or m.get("event") == event):
+            answer(client, m)
+            return m
+        if method(m) != "SIP/2.0":
+            answer(client, m)
+    raise AssertionError(f"no {name} within {timeout}s")
+
+
+def http_get(url, user, password):
+    req = urllib.request.Request(url)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200, (url, r.status)
+        return r.read()
+
+
+def test_snom_phone_follows_its_visual_park_key_to_the_parked_call(phones_factory, pbx, tmp_path):
+    """A phone simulator does what a Snom does with its configuration: takes
+    the Visual Park key's definition, fetches the list page it names, picks
+    the first entry and dials it, and ends up talking to the parked caller."""
+    r = pbx.api.post(f"/api/v1/tenants/{DOMAIN}/phones",
+                     {"mac": "00:04:13:11:22:33", "vendor": "snom", "model": "D785",
+                      "extension": "103", "keys": [{"type": "visual_park"}]})
+    assert r.status == 201, r
+    prov = r.json["provisioning"]
+    config = ET.fromstring(http_get(prov["url"], prov["username"], prov["password"]))
+    keys = [f.text for f in config.iter("fkey") if f.text and "VisualPark" in f.text]
+    assert len(keys) == 1, [f.text for f in config.iter("fkey")]
+    watch = re.search(r'name="watch" value="([^"]+)"', keys[0]).group(1)
+    list_url = re.search(r'name="list" value="([^"]+)"', keys[0]).group(1)
+    assert watch == f"sip:park-103@{DOMAIN}", watch
+    outside = phones(phones_factory, pbx, "106", name="outside")
+    office = phones(phones_factory, pbx, "101", "103", name="office")
+    c106, c101 = connect(outside, "106", office, "101")
+    assert park(office, "101", c101, "*68103") == 200
+    wait_for(lambda: park_events(pbx, kind="parked"), what="parked event")
+    page = ET.fromstring(http_get(list_url, prov["username"], prov["password"]))
+    entries = page.findall("DirectoryEntry")
+    assert len(entries) == 1 and "106" in entries[0].findtext("Name"), http_get(
+        list_url, prov["username"], prov["password"])
+    number = entries[0].findtext("Telephone")
+    r103 = office.call("103", code_uri(number))
+    office.wait_state("103", "CONFIRMED", call=r103)
+    office.wait_media("103", "ACTIVE", call=r103)
+    time.sleep(0.3)
+    w103 = office.record("103", tmp_path / "103.wav", seconds=1.5, call=r103)
+    w106 = outside.record("106", tmp_path / "106.wav", seconds=1.5, call=c106)
+    assert_tone(w103, TONE["106"])
+    assert_tone(w106, TONE["103"])
+    outside.hangup("106", call=c106)
