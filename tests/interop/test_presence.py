@@ -399,3 +399,51 @@ def test_snom_phone_follows_its_visual_park_key_to_the_parked_call(phones_factor
     assert_tone(w103, TONE["106"])
     assert_tone(w106, TONE["103"])
     outside.hangup("106", call=c106)
+
+
+@pytest.fixture
+def sipp_pbx(orbit_factory):
+    """As `pbx`, with MD5 offered first: sipp answers only the first challenge, only MD5."""
+    srv = orbit_factory(config={"bootstrap_domain": DOMAIN, "calls": {"ring_timeout_s": 10},
+                                "auth": {"algorithms": ["MD5", "SHA-256"]}})
+    for ext in TONE:
+        srv.create_extension(ext, f"pw{ext}secret", display_name=f"User {ext}")
+    park_settings(srv)
+    return srv
+
+
+def test_sipp_visual_park_key_follows_a_park_and_retrieve(phones_factory, sipp_pbx, tmp_path, sipp):
+    """A subscriber nobody here wrote (sipp, tests/interop/sipp/subscribe_park.xml): SUBSCRIBE
+    with digest to park-103, a call parked there is listed, retrieved it is gone, then a
+    refresh and an unsubscribe; every NOTIFY body it received validates against RFC 4235."""
+    import test_calls_sipp as ts
+
+    sipp_pbx.create_extension("107", ts.password("107"), display_name="Sipp 107")
+    files = {k: tmp_path / f"{k}.txt" for k in ("ready", "parked", "cleared")}
+    run = ts.Sipp(tmp_path, "subscribe_park.xml", sipp_pbx, name="watcher", user="107",
+                  callee="park-103", timeout_s=40,
+                  keys={"resource": "park-103", "ready_file": files["ready"],
+                        "parked_file": files["parked"], "cleared_file": files["cleared"]})
+    run.start()
+    try:
+        ts.wait_file(files["ready"], [run])
+        outside = phones(phones_factory, sipp_pbx, "106", name="outside")
+        office = phones(phones_factory, sipp_pbx, "101", "103", name="office")
+        c106, c101 = connect(outside, "106", office, "101")
+        assert park(office, "101", c101, "*68103") == 200
+        ts.wait_file(files["parked"], [run])
+        r = office.call("103", code_uri("*88103"))
+        office.wait_state("103", "CONFIRMED", call=r)
+        ts.wait_file(files["cleared"], [run])
+        outside.hangup("106", call=c106)
+        ts.finish(run)
+    finally:
+        run.kill()
+    notifies = [m.msg for m in run.received() if m.msg.start_line.startswith("NOTIFY")]
+    assert len(notifies) == 5, [m.start_line for m in notifies]
+    for n in notifies:
+        assert_schema_valid(n.body)
+    assert "sip:106@" in notifies[1].body.decode(), notifies[1].body
+    assert notifies[-1].get("subscription-state").startswith("terminated"), notifies[-1]
+    versions = [version(n) for n in notifies]
+    assert versions == sorted(set(versions)), versions
