@@ -329,7 +329,7 @@ impl Manager {
         while let Some(n) = self.presence.subs.poll() {
             tokio::task::unconstrained(self.send_notify(n, &mut bodies)).await;
             sent += 1;
-            if sent % FANOUT_SLICE == 0 {
+            if sent.is_multiple_of(FANOUT_SLICE) {
                 tokio::task::yield_now().await;
             }
         }
