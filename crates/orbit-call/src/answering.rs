@@ -77,7 +77,7 @@ impl Manager {
         resp.body = Some(("application/sdp".into(), body.into()));
         let resp = with_session_timer(resp, se);
         self.by_dialog.insert((req.call_id.clone(), local_tag), key);
-        self.legs.insert(key, leg);
+        self.insert_leg(key, leg);
         self.send_invite_2xx(key, tx, &resp).await;
         let call = self.calls.get_mut(&ck)?;
         call.set_leg(side, Some(key));

@@ -230,7 +230,7 @@ impl Manager {
                     (leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()),
                     key,
                 );
-                self.legs.insert(key, leg);
+                self.insert_leg(key, leg);
                 self.send_request(key, Method::Invite, branch, bytes, peer)
                     .await;
                 sent.push(key);

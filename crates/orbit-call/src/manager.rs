@@ -311,6 +311,9 @@ pub struct Manager {
     pub(crate) events_tx: mpsc::Sender<Event>,
     pub(crate) calls: HashMap<CallKey, Call>,
     pub(crate) legs: HashMap<LegKey, Leg>,
+    /// Legs by their party's number (all tenants), so that an extension's
+    /// BLF state is found without scanning every call.
+    pub(crate) legs_by_number: HashMap<String, Vec<LegKey>>,
     /// (Call-ID, Orbit's tag) of every leg's dialog.
     pub(crate) by_dialog: HashMap<(String, String), LegKey>,
     /// (Call-ID, Via branch) of callers' INVITEs still unanswered, for CANCEL.
@@ -354,6 +357,7 @@ impl Manager {
             events_tx: inbox.tx,
             calls: HashMap::new(),
             legs: HashMap::new(),
+            legs_by_number: HashMap::new(),
             by_dialog: HashMap::new(),
             by_branch: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -458,6 +462,15 @@ impl Manager {
     pub(crate) fn arm(&mut self, at: Instant, timer: Timer) {
         self.timer_seq += 1;
         self.timers.push(Reverse((at, self.timer_seq, timer)));
+    }
+
+    /// Files a leg, also under its party's number.
+    pub(crate) fn insert_leg(&mut self, key: LegKey, leg: Leg) {
+        self.legs_by_number
+            .entry(leg.party.number.clone())
+            .or_default()
+            .push(key);
+        self.legs.insert(key, leg);
     }
 
     pub(crate) fn next_key(&mut self) -> u64 {

@@ -439,52 +439,62 @@ impl Manager {
     /// answered, from its own point of view.
     fn extension_dialogs(&self, tenant_id: &str, domain: &str, ext: &str) -> Vec<DialogEntry> {
         let mut out = Vec::new();
-        for call in self.calls.values().filter(|c| c.tenant.id == tenant_id) {
-            for key in call.party_legs() {
-                let Some(leg) = self.legs.get(&key) else {
-                    continue;
-                };
-                if leg.party.number != ext || leg.state == LegState::Ended {
-                    continue;
-                }
-                let other = call
-                    .sides
-                    .iter()
-                    .flatten()
-                    .filter(|k| **k != key)
-                    .filter_map(|k| self.legs.get(k))
-                    .map(|l| l.party.clone())
-                    .next()
-                    .or_else(|| (leg.side != orbit_media::LegId::A).then(|| call.caller.clone()));
-                let state = match (leg.state, call.state) {
-                    (LegState::Confirmed, CallState::Answered) => DialogState::Confirmed,
-                    (LegState::Confirmed, CallState::Ringing) => DialogState::Early,
-                    _ => DialogState::Early,
-                };
-                out.push(DialogEntry {
-                    id: format!("leg-{key}"),
-                    call_id: Some(leg.dialog.call_id.clone()),
-                    local_tag: leg.dialog.remote_tag.clone(),
-                    remote_tag: Some(leg.dialog.local_tag.clone()),
-                    direction: Some(if leg.incoming {
-                        Direction::Initiator
-                    } else {
-                        Direction::Recipient
-                    }),
-                    state,
-                    local: Some(Participant {
-                        uri: format!("sip:{ext}@{domain}"),
-                        display: None,
-                        target: None,
-                    }),
-                    remote: other.map(|p| Participant {
-                        uri: format!("sip:{}@{domain}", p.number),
-                        display: Some(p.name).filter(|n| !n.is_empty()),
-                        target: None,
-                    }),
-                    parked: None,
-                });
+        let keys = self
+            .legs_by_number
+            .get(ext)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for &key in keys {
+            let Some(leg) = self.legs.get(&key) else {
+                continue;
+            };
+            let Some(call) = self
+                .calls
+                .get(&leg.call)
+                .filter(|c| c.tenant.id == tenant_id)
+            else {
+                continue;
+            };
+            if leg.state == LegState::Ended || !call.party_legs().contains(&key) {
+                continue;
             }
+            let other = call
+                .sides
+                .iter()
+                .flatten()
+                .filter(|k| **k != key)
+                .filter_map(|k| self.legs.get(k))
+                .map(|l| l.party.clone())
+                .next()
+                .or_else(|| (leg.side != orbit_media::LegId::A).then(|| call.caller.clone()));
+            let state = match (leg.state, call.state) {
+                (LegState::Confirmed, CallState::Answered) => DialogState::Confirmed,
+                (LegState::Confirmed, CallState::Ringing) => DialogState::Early,
+                _ => DialogState::Early,
+            };
+            out.push(DialogEntry {
+                id: format!("leg-{key}"),
+                call_id: Some(leg.dialog.call_id.clone()),
+                local_tag: leg.dialog.remote_tag.clone(),
+                remote_tag: Some(leg.dialog.local_tag.clone()),
+                direction: Some(if leg.incoming {
+                    Direction::Initiator
+                } else {
+                    Direction::Recipient
+                }),
+                state,
+                local: Some(Participant {
+                    uri: format!("sip:{ext}@{domain}"),
+                    display: None,
+                    target: None,
+                }),
+                remote: other.map(|p| Participant {
+                    uri: format!("sip:{}@{domain}", p.number),
+                    display: Some(p.name).filter(|n| !n.is_empty()),
+                    target: None,
+                }),
+                parked: None,
+            });
         }
         out
     }

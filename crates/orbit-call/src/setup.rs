@@ -239,7 +239,7 @@ impl Manager {
                 .insert((req.call_id.clone(), branch.clone()), leg_key);
         }
         let leg = self.new_leg(leg_key, call_key, LegId::A, caller.clone(), dialog, true);
-        self.legs.insert(
+        self.insert_leg(
             leg_key,
             Leg {
                 negotiated: Some(neg),

@@ -125,6 +125,12 @@ impl Manager {
         if let Some(leg) = self.legs.remove(&key) {
             self.by_dialog
                 .remove(&(leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()));
+            if let Some(keys) = self.legs_by_number.get_mut(&leg.party.number) {
+                keys.retain(|k| *k != key);
+                if keys.is_empty() {
+                    self.legs_by_number.remove(&leg.party.number);
+                }
+            }
         }
     }
 
