@@ -145,11 +145,7 @@ pub fn config_cfg(c: &PhoneConfig) -> String {
         let n = i + 2;
         match k {
             Key::VisualPark { extension, label } => {
-                let default = if own == Some(extension.as_str()) {
-                    "Park".to_string()
-                } else {
-                    format!("Park {extension}")
-                };
+                let shown = crate::visual_park_label(extension, label.as_deref(), own);
                 o.fkey(
                     n,
                     FKEY_MEMORY,
@@ -157,7 +153,7 @@ pub fn config_cfg(c: &PhoneConfig) -> String {
                         &resource_user(&Resource::Park(extension.clone()), &c.domain),
                         MEMORY_BLF,
                     ),
-                    label.as_deref().unwrap_or(&default),
+                    &shown,
                 );
             }
             Key::VisualGroupPark { group_id, label } => o.fkey(
@@ -167,7 +163,7 @@ pub fn config_cfg(c: &PhoneConfig) -> String {
                     &resource_user(&Resource::ParkGroup(group_id.clone()), &c.domain),
                     MEMORY_BLF,
                 ),
-                label.as_deref().unwrap_or("Group Park"),
+                label.as_deref().unwrap_or(crate::GROUP_PARK_LABEL),
             ),
             Key::Blf { extension, label } => o.fkey(
                 n,

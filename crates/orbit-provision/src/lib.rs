@@ -66,6 +66,19 @@ pub enum Key {
     Unavailable,
 }
 
+/// The label of a Visual Park key the admin left unlabelled: "Park" on
+/// the phone's own park, "Park 103" on another extension's.
+pub fn visual_park_label(extension: &str, label: Option<&str>, own_user: Option<&str>) -> String {
+    match label {
+        Some(l) => l.to_string(),
+        None if own_user == Some(extension) => "Park".to_string(),
+        None => format!("Park {extension}"),
+    }
+}
+
+/// The label of an unlabelled Visual Group Park key.
+pub const GROUP_PARK_LABEL: &str = "Group Park";
+
 /// The feature codes of the tenant's call park settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeatureCodes {

@@ -226,22 +226,13 @@ pub fn config_xml(c: &PhoneConfig) -> String {
                 } else {
                     extension_park_list_url(&c.base_url, &c.mac, extension)
                 };
-                let default = if mine {
-                    "Park".to_string()
-                } else {
-                    format!("Park {extension}")
-                };
+                let shown = crate::visual_park_label(extension, label.as_deref(), own);
                 let def = visual_park_definition(
                     "VisualPark",
                     &Resource::Park(extension.clone()).uri(&c.domain),
                     &list,
                 );
-                fkey(
-                    &mut s,
-                    i,
-                    label.as_deref().unwrap_or(&default),
-                    &format!("xml {def}"),
-                );
+                fkey(&mut s, i, &shown, &format!("xml {def}"));
             }
             Key::VisualGroupPark { group_id, label } => {
                 let def = visual_park_definition(
@@ -252,7 +243,7 @@ pub fn config_xml(c: &PhoneConfig) -> String {
                 fkey(
                     &mut s,
                     i,
-                    label.as_deref().unwrap_or("Group Park"),
+                    label.as_deref().unwrap_or(crate::GROUP_PARK_LABEL),
                     &format!("xml {def}"),
                 );
             }

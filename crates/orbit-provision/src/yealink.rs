@@ -188,11 +188,7 @@ pub fn config_cfg(c: &PhoneConfig) -> String {
         let n = i + 2;
         match k {
             Key::VisualPark { extension, label } => {
-                let default = if own == Some(extension.as_str()) {
-                    "Park".to_string()
-                } else {
-                    format!("Park {extension}")
-                };
+                let shown = crate::visual_park_label(extension, label.as_deref(), own);
                 // Lit while the park resource reports a call; a press
                 // dials the retrieve code for that extension.
                 linekey(
@@ -200,7 +196,7 @@ pub fn config_cfg(c: &PhoneConfig) -> String {
                     n,
                     KEY_BLF,
                     &resource_user(&Resource::Park(extension.clone()), &c.domain),
-                    label.as_deref().unwrap_or(&default),
+                    &shown,
                     &format!("{}{extension}", c.codes.retrieve),
                 );
             }
@@ -209,7 +205,7 @@ pub fn config_cfg(c: &PhoneConfig) -> String {
                 n,
                 KEY_BLF,
                 &resource_user(&Resource::ParkGroup(group_id.clone()), &c.domain),
-                label.as_deref().unwrap_or("Group Park"),
+                label.as_deref().unwrap_or(crate::GROUP_PARK_LABEL),
                 // No single number retrieves "the group's" call.
                 "",
             ),
