@@ -114,15 +114,18 @@ impl Manager {
         plan(d.ring_group(&tenant.id, n).as_deref(), n)
     }
 
-    /// Phones now ring for the call's recall: note them, and for a
-    /// sequential group arm the step timer.
-    fn recall_rang(&mut self, ck: CallKey, forks: Vec<LegKey>) {
-        let Some(ring) = self
-            .calls
+    /// The recall attempt ringing for call `ck`, if any.
+    fn recall_ring_mut(&mut self, ck: CallKey) -> Option<&mut RecallRing> {
+        self.calls
             .get_mut(&ck)
             .and_then(|c| c.parked.as_mut())
             .and_then(|p| p.recall.as_mut())
-        else {
+    }
+
+    /// Phones now ring for the call's recall: note them, and for a
+    /// sequential group arm the step timer.
+    fn recall_rang(&mut self, ck: CallKey, forks: Vec<LegKey>) {
+        let Some(ring) = self.recall_ring_mut(ck) else {
             return;
         };
         ring.forks.extend(forks);
@@ -159,12 +162,7 @@ impl Manager {
 
     /// A sequential recall's member rang its time: on to the next.
     pub(crate) async fn on_recall_step(&mut self, ck: CallKey, seq: u64) {
-        let ring = self
-            .calls
-            .get_mut(&ck)
-            .and_then(|c| c.parked.as_mut())
-            .and_then(|p| p.recall.as_mut())
-            .filter(|r| r.step_seq == seq);
+        let ring = self.recall_ring_mut(ck).filter(|r| r.step_seq == seq);
         let Some(ring) = ring else {
             return;
         };
@@ -231,12 +229,7 @@ impl Manager {
     /// the next member of a sequential group is tried, and when none is
     /// left the engine decides what comes next.
     pub(crate) async fn recall_fork_failed(&mut self, ck: CallKey, key: LegKey, busy: bool) {
-        let Some(ring) = self
-            .calls
-            .get_mut(&ck)
-            .and_then(|c| c.parked.as_mut())
-            .and_then(|p| p.recall.as_mut())
-        else {
+        let Some(ring) = self.recall_ring_mut(ck) else {
             return;
         };
         ring.forks.retain(|f| *f != key);
