@@ -140,7 +140,7 @@ impl<D> Subscriptions<D> {
     /// never touched.
     pub fn changed(&mut self, now_ms: u64, tenant: &str, resource: &Resource) {
         let ids: Vec<SubId> = self.index.watchers(tenant, resource).collect();
-        let tolerance = self.limits.coalesce_ms * u64::from(self.limits.notify_burst.max(1) - 1);
+        let tolerance = self.burst_tolerance_ms();
         for id in ids {
             let Some(sub) = self.subs.get_mut(&id) else {
                 continue;
@@ -362,17 +362,18 @@ impl<D> Subscriptions<D> {
 
     /// Queues an active NOTIFY now; it replaces a coalesced one waiting.
     fn emit_active(&mut self, id: SubId, now_ms: u64) {
+        // The budget's next state, capped so that a run of refreshes (which
+        // are answered at once, whatever the budget) never delays the next
+        // change by more than one spacing; a change-driven NOTIFY is within
+        // the cap anyway.
+        let spacing = self.limits.coalesce_ms;
+        let cap = now_ms + self.burst_tolerance_ms() + spacing;
         let Some(sub) = self.subs.get_mut(&id).filter(|s| s.ended.is_none()) else {
             return;
         };
         if let Some(due) = sub.due_ms.take() {
             self.due.remove(&(due, id));
         }
-        // Capped so that a run of refreshes (which are answered at once,
-        // whatever the budget) never delays the next change by more than
-        // one spacing; a change-driven NOTIFY is within the cap anyway.
-        let spacing = self.limits.coalesce_ms;
-        let cap = now_ms + spacing * u64::from(self.limits.notify_burst.max(1));
         sub.tat_ms = (sub.tat_ms.max(now_ms) + spacing).min(cap);
         sub.queued += 1;
         let version = sub.next_version;
@@ -386,6 +387,12 @@ impl<D> Subscriptions<D> {
                 expires_left_s: left_s(sub.expires_at_ms, now_ms),
             },
         });
+    }
+
+    /// How far ahead of now the budget may run before a change waits: the
+    /// burst beyond the first NOTIFY, in spacings.
+    fn burst_tolerance_ms(&self) -> u64 {
+        self.limits.coalesce_ms * u64::from(self.limits.notify_burst.max(1) - 1)
     }
 
     /// Ends a live subscription: unfiled at once, terminal NOTIFY queued.
