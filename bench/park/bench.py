@@ -31,7 +31,6 @@ import subprocess
 import sys
 import time
 
-import sipwire
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PF_KTHREAD = 0x00200000
@@ -835,81 +834,6 @@ def md5(s):
     return hashlib.md5(s.encode()).hexdigest()
 
 
-class Watcher:
-    def __init__(self, user, pw, ruri, domain, server, port):
-        self.user, self.pw, self.ruri, self.domain = user, pw, ruri, domain
-        self.server = server
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self.s.bind(("127.0.0.1", port))
-        self.port = port
-        self.callid = f"w{user}-{random.getrandbits(40):x}@bench"
-        self.tag = f"{random.getrandbits(32):x}"
-        self.cseq = 0
-        self.state = "new"
-        self.notifies = []   # (t, call-ids appearing first)
-        self.seen = set()
-        self.count = 0
-
-    def subscribe(self, auth=None, expires=600):
-        self.cseq += 1
-        lines = [f"SUBSCRIBE {self.ruri} SIP/2.0",
-                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(48):x};rport",
-                 "Max-Forwards: 70",
-                 f"From: <sip:{self.user}@{self.domain}>;tag={self.tag}",
-                 f"To: <{self.ruri}>", f"Call-ID: {self.callid}", f"CSeq: {self.cseq} SUBSCRIBE",
-                 f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>",
-                 "Event: dialog", "Accept: application/dialog-info+xml",
-                 f"Expires: {expires}"]
-        if auth:
-            lines.append(auth)
-        lines.append("Content-Length: 0")
-        self.s.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), self.server)
-
-    def challenge(self, hdr):
-        p = dict(re.findall(r'(\w+)="?([^",]*)"?', hdr))
-        realm, nonce = p["realm"], p["nonce"]
-        cnonce, nc = f"{random.getrandbits(32):08x}", "00000001"
-        ha1 = md5(f"{self.user}:{realm}:{self.pw}")
-        ha2 = md5(f"SUBSCRIBE:{self.ruri}")
-        resp = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}")
-        opaque = f', opaque="{p["opaque"]}"' if "opaque" in p else ""
-        return (f'Proxy-Authorization: Digest username="{self.user}", realm="{realm}", '
-                f'nonce="{nonce}", uri="{self.ruri}", response="{resp}", algorithm=MD5, '
-                f'qop=auth, nc={nc}, cnonce="{cnonce}"{opaque}')
-
-    def handle(self):
-        while True:
-            try:
-                data, anc, _, _ = self.s.recvmsg(65535, socket.CMSG_SPACE(16), socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return
-            t = time.time()
-            for lvl, typ, cd in anc:
-                if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS:
-                    sec, ns = struct.unpack("qq", cd[:16])
-                    t = sec + ns / 1e9
-            first, lines, body = sipwire.split(data)
-            if first.startswith(b"SIP/2.0"):
-                code = int(first.split()[1])
-                if code in (401, 407) and self.state == "new":
-                    h = (sipwire.header(lines, b"proxy-authenticate")
-                         or sipwire.header(lines, b"www-authenticate"))
-                    self.state = "auth"
-                    self.subscribe(self.challenge(h.decode()))
-                elif 200 <= code < 300:
-                    self.state = "active"
-                elif code >= 300:
-                    self.state = f"failed {code}"
-            elif first.startswith(b"NOTIFY"):
-                self.s.sendto(sipwire.ok_for(lines), self.server)
-                self.count += 1
-                new = [c for c in sipwire.call_ids(body) if c not in self.seen]
-                self.seen.update(new)
-                self.notifies.append((t, new))
-
-
 def cmd_notify(a):
     numbers = load_numbers(a)
     api = Api(a.http, a.token, a.domain)
@@ -925,19 +849,23 @@ def cmd_notify(a):
     gid = js["id"]
     ruri = f"sip:parkgroup-{gid}@{a.domain}"
     server = (a.server.split(":")[0], int(a.server.split(":")[1]))
-    ws = [Watcher(u, f"{a.pw_prefix}{u}", ruri, a.domain, server, a.watcher_port + i)
-          for i, u in enumerate(members[:a.watchers])]
+    import fanout  # the phones of part 5; here each has one key, the group's
+    ws = []
+    for i, u in enumerate(members[:a.watchers]):
+        w = fanout.Phone(u, f"{a.pw_prefix}{u}", a.domain, server, a.watcher_port + i, 4 << 20)
+        w.sub = w.add(ruri, "group")
+        ws.append(w)
     for w in ws:
-        w.subscribe()
+        w.subscribe(w.sub)
     deadline = time.time() + 10
-    while time.time() < deadline and any(w.state != "active" or not w.count for w in ws):
+    while time.time() < deadline and any(w.sub.state != "active" or not w.answered for w in ws):
         select.select([w.s for w in ws], [], [], 0.1)
         for w in ws:
-            w.handle()
-    active = sum(1 for w in ws if w.state == "active")
+            w.handle(False)
+    active = sum(1 for w in ws if w.sub.state == "active")
     log(f"{active}/{len(ws)} watchers subscribed to {ruri}")
     for w in ws:
-        w.notifies, w.seen, w.count = [], set(), 0
+        w.notifies, w.seen, w.answered = [], set(), 0
     count = a.rate * a.duration
     write_callers(os.path.join(d, "callers.csv"), a, numbers, members, count, lambda i: a.sink_port)
     write_retrievers(os.path.join(d, "retrievers.csv"), a, numbers, members, count, a.sink_port)
@@ -957,27 +885,27 @@ def cmd_notify(a):
     while time.time() < t_end:
         select.select([w.s for w in ws], [], [], 0.05)
         for w in ws:
-            w.handle()
+            w.handle(True)
         if retr.p.poll() is not None and caller.p.poll() is not None:
             break
     t1 = time.time() + 1
     while time.time() < t1:
         select.select([w.s for w in ws], [], [], 0.05)
         for w in ws:
-            w.handle()
+            w.handle(True)
     retr.stop()
     caller.stop()
     park.stop()
     sink.close()
     # unsubscribe
     for w in ws:
-        w.state = "new"
-        w.subscribe(expires=0)
+        w.sub.state = "new"
+        w.subscribe(w.sub, expires=0)
     t1 = time.time() + 2
     while time.time() < t1:
         select.select([w.s for w in ws], [], [], 0.05)
         for w in ws:
-            w.handle()
+            w.handle(True)
     # REFER send times per parked-on extension, in order
     refers = {}
     for p in park.lines("PARK"):
@@ -990,12 +918,12 @@ def cmd_notify(a):
     per_watcher_notifies = []
     with open(os.path.join(d, "notifies.jsonl"), "w") as f:
         for w in ws:
-            for t, ids in w.notifies:
+            for t, _, ids in w.notifies:
                 f.write(json.dumps({"w": w.user, "t": t, "ids": ids}) + "\n")
     for w in ws:
         seen = set()
-        per_watcher_notifies.append(w.count)
-        for t, ids in sorted(w.notifies):
+        per_watcher_notifies.append(w.answered)
+        for t, _, ids in sorted(w.notifies):
             for cid in ids:
                 if cid in seen:
                     continue
